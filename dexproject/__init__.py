@@ -1,0 +1,1 @@
+"""The dexpaper Django project."""

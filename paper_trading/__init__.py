@@ -1,0 +1,1 @@
+"""Paper trading for DEX bots: the Django adapters around the pure `engine` package."""

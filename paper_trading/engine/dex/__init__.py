@@ -1,0 +1,1 @@
+"""DEX trade simulation: pools, quotes, gas and reverts."""

@@ -1,0 +1,1 @@
+"""Price sources behind one bulk interface, and the tick schedules that pace them."""

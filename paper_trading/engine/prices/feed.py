@@ -1,0 +1,89 @@
+"""The one interface every price source implements, and the staleness rule on top of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    symbol: str
+    price_usd: Decimal
+    #: When the source observed this price (bar close time, or the API's last_updated_at).
+    timestamp: datetime
+    source: str
+    change_24h_percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PriceSnapshot:
+    """All requested prices from one bulk call, plus why any are missing."""
+
+    timestamp: datetime
+    source: str
+    prices: Mapping[str, PriceQuote]
+    #: Symbol -> human-readable reason ("no recorded bar at 2026-01-05 13:00 (gap)", "stale: ...").
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+
+class PriceUnavailableError(Exception):
+    """The source could not produce prices at all; the message says why, for people."""
+
+
+class PriceSource(Protocol):
+    #: "replay", "synthetic", "coingecko", ...
+    name: str
+
+    def fetch(self, symbols: Sequence[str], now: datetime) -> PriceSnapshot:
+        """Prices of all `symbols` (price symbols such as ETH, BTC) in one call."""
+        ...
+
+    def history(self, symbol: str, until: datetime, limit: int) -> list[tuple[datetime, Decimal]]:
+        """Up to `limit` recorded prices at or before `until`, oldest first (warm-up)."""
+        ...
+
+
+class PriceFeedService:
+    """Bulk prices with a staleness limit: an old price is reported unavailable, never used."""
+
+    def __init__(self, source: PriceSource, max_age: timedelta) -> None:
+        self.source = source
+        self.max_age = max_age
+
+    @property
+    def source_name(self) -> str:
+        return self.source.name
+
+    def get_prices(self, symbols: Sequence[str], now: datetime) -> PriceSnapshot:
+        snapshot = self.source.fetch(symbols, now)
+        fresh: dict[str, PriceQuote] = {}
+        unavailable = dict(snapshot.unavailable)
+        for symbol, quote in snapshot.prices.items():
+            age = now - quote.timestamp
+            if age > self.max_age:
+                unavailable[symbol] = (
+                    f"stale: last price {quote.timestamp:%Y-%m-%d %H:%M} UTC is "
+                    f"{_human(age)} old (limit {_human(self.max_age)})"
+                )
+            else:
+                fresh[symbol] = quote
+        for symbol in symbols:
+            if symbol not in fresh and symbol not in unavailable:
+                unavailable[symbol] = "no price returned by the source"
+        return PriceSnapshot(snapshot.timestamp, snapshot.source, fresh, unavailable)
+
+    def history(self, symbol: str, until: datetime, limit: int) -> list[tuple[datetime, Decimal]]:
+        return self.source.history(symbol, until, limit)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"

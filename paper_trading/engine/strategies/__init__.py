@@ -1,0 +1,1 @@
+"""Strategies: the small interface a user implements, and the built-in Intel slider engine."""
