@@ -176,9 +176,17 @@ ETHEREUM = Chain(
             ),
             _t("UNI", "0x1f9840a85d5aF5bf1D1762F925BDADdC4201F984", 18, "uniswap", _v3(3000, "25")),
             _t("AAVE", "0x7Fc66500c84A76Ad7e9c93437bFc5Ac33E2DDaE9", 18, "aave", _v3(3000, "15")),
-            _t("LINK", "0x514910771AF9Ca656af840dff83E8264EcF986CA", 18, "chainlink", _v3(3000, "20")),
+            _t(
+                "LINK",
+                "0x514910771AF9Ca656af840dff83E8264EcF986CA",
+                18,
+                "chainlink",
+                _v3(3000, "20"),
+            ),
             _t("ARB", "0xB50721BCf8d664c30412Cfbc6cf7a15145234ad1", 18, "arbitrum", _v2("2")),
-            _t("MATIC", "0x7D1AfA7B718fb893dB30A3aBc0Cfc608AaCfeBB0", 18, "matic-network", _v2("3")),
+            _t(
+                "MATIC", "0x7D1AfA7B718fb893dB30A3aBc0Cfc608AaCfeBB0", 18, "matic-network", _v2("3")
+            ),
         ]
     },
 )
@@ -221,7 +229,13 @@ BASE = Chain(
             ),
             _t("UNI", "0xc3De830EA07524a0761646a6a4e4be0e114a3C83", 18, "uniswap", _v2("0.5")),
             _t("AAVE", "0x63706e401c06ac8513145b7687A14804d17f814b", 18, "aave", _v3(3000, "1")),
-            _t("LINK", "0x88Fb150BDc53A65fe94Dea0c9BA0a6dAf8C6e196", 18, "chainlink", _v3(3000, "2")),
+            _t(
+                "LINK",
+                "0x88Fb150BDc53A65fe94Dea0c9BA0a6dAf8C6e196",
+                18,
+                "chainlink",
+                _v3(3000, "2"),
+            ),
         ]
     },
 )
@@ -294,7 +308,13 @@ ARBITRUM = Chain(
             ),
             _t("ARB", "0x912CE59144191C1204E64559FE8253a0e49E6548", 18, "arbitrum", _v3(500, "10")),
             _t("UNI", "0xFa7F8980b0f1E64A2062791cc3b0871572f1F7f0", 18, "uniswap", _v3(3000, "1")),
-            _t("LINK", "0xf97f4df75117a78c1A5a0DBb814Af92458539FB4", 18, "chainlink", _v3(3000, "3")),
+            _t(
+                "LINK",
+                "0xf97f4df75117a78c1A5a0DBb814Af92458539FB4",
+                18,
+                "chainlink",
+                _v3(3000, "3"),
+            ),
             _t("AAVE", "0xba5DdD1f9d7F570dc94a51479a000E3BCE967196", 18, "aave", _v3(3000, "1")),
         ]
     },
@@ -325,7 +345,9 @@ BASE_SEPOLIA = Chain(
     },
 )
 
-CHAINS: dict[int, Chain] = {c.chain_id: c for c in (ETHEREUM, OPTIMISM, BASE, ARBITRUM, BASE_SEPOLIA)}
+CHAINS: dict[int, Chain] = {
+    c.chain_id: c for c in (ETHEREUM, OPTIMISM, BASE, ARBITRUM, BASE_SEPOLIA)
+}
 DEFAULT_CHAIN_ID = BASE.chain_id
 
 

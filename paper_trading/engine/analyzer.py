@@ -1,0 +1,469 @@
+"""MarketAnalyzer: one tick of the bot, as pure computation over in-memory state.
+
+prices -> revalue -> auto-close -> breakers -> analyze each token -> execute -> metrics.
+Every decision, HOLD included, becomes a thought; all effects leave as one `TickResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from paper_trading.engine import metrics, money
+from paper_trading.engine.chains import Chain, Token
+from paper_trading.engine.config import TradingConfig
+from paper_trading.engine.dex.quote import Side
+from paper_trading.engine.dex.simulator import DexSimulator
+from paper_trading.engine.events import (
+    BreakerTripped,
+    DecisionType,
+    EngineCounters,
+    Event,
+    MetricsComputed,
+    PortfolioSnapshot,
+    PositionChanged,
+    PositionSnapshot,
+    PriceFeedChanged,
+    PricesObserved,
+    ThoughtLogged,
+    ThoughtRecord,
+    TickResult,
+    TradeExecuted,
+    TradeStatus,
+)
+from paper_trading.engine.executor import Execution, TradeExecutor, TradeRequest
+from paper_trading.engine.ids import IdFactory
+from paper_trading.engine.portfolio import Portfolio, Position
+from paper_trading.engine.prices.feed import PriceFeedService, PriceSnapshot, PriceUnavailableError
+from paper_trading.engine.risk import RiskState, exit_reason, tripped_breakers
+from paper_trading.engine.strategies.base import Action, Decision, MarketView, Strategy
+from paper_trading.engine.strategies.indicators import volatility
+
+#: How many prices per token the analyzer keeps for strategies.
+HISTORY_LENGTH = 250
+
+
+class MarketAnalyzer:
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        feed: PriceFeedService,
+        strategy: Strategy,
+        simulator: DexSimulator,
+        portfolio: Portfolio,
+        config: TradingConfig,
+        ids: IdFactory,
+        bar_seconds: int,
+        counters: EngineCounters | None = None,
+        equity: Sequence[Decimal] = (),
+        closed_trade_pnls: Sequence[Decimal] = (),
+        universe: Sequence[Token] | None = None,
+    ) -> None:
+        self.chain = chain
+        self.feed = feed
+        self.strategy = strategy
+        self.portfolio = portfolio
+        #: Replaced between ticks when the user edits the configuration.
+        self.config = config
+        self.ids = ids
+        self.bar_seconds = bar_seconds
+        self.counters = counters or EngineCounters()
+        self.executor = TradeExecutor(chain, simulator, portfolio)
+        self.equity: list[Decimal] = list(equity)
+        self.closed_trade_pnls: list[Decimal] = list(closed_trade_pnls)
+        self.history: dict[str, deque[Decimal]] = {}
+        #: Tokens this run can price at all (a replay only has some); config narrows it further.
+        self.universe = list(universe) if universe is not None else chain.tradable_tokens
+        native = chain.token(chain.native_price_token)
+        self._native_price_symbol = native.price_symbol
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> list[Token]:
+        allowed = {s.upper() for s in self.config.allowed_tokens}
+        return [t for t in self.universe if not allowed or t.symbol in allowed]
+
+    def _price_symbols(self) -> list[str]:
+        symbols = {t.price_symbol for t in self.tokens} | {self._native_price_symbol}
+        return sorted(symbols)
+
+    def warm_up(self, until: datetime) -> None:
+        """Fill the strategy's history from the source so a (re)start does not trade blind."""
+        for symbol in self._price_symbols():
+            points = self.feed.history(symbol, until, HISTORY_LENGTH)
+            self.history[symbol] = deque((p for _, p in points), maxlen=HISTORY_LENGTH)
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickResult:
+        c = self.counters
+        c.tick_number += 1
+        c.last_tick_at = now
+        tick = _Tick(self, now)
+        try:
+            snapshot = self.feed.get_prices(self._price_symbols(), now)
+        except PriceUnavailableError as exc:
+            tick.feed_problem(f"price feed unavailable: {exc}")
+            return tick.finish()
+        tick.events.append(
+            PricesObserved(
+                snapshot.source,
+                {s: (q.timestamp, q.price_usd) for s, q in snapshot.prices.items()},
+            )
+        )
+        native = snapshot.prices.get(self._native_price_symbol)
+        if native is None:
+            reason = snapshot.unavailable.get(self._native_price_symbol, "missing")
+            tick.feed_problem(
+                f"no {self.chain.native_symbol} price to value gas ({reason}); not trading"
+            )
+            return tick.finish()
+        if c.feed_problem:
+            tick.events.append(PriceFeedChanged(""))
+            tick.thought("", DecisionType.HOLD, f"price feed back after: {c.feed_problem}")
+            c.feed_problem = ""
+        for symbol, quote in snapshot.prices.items():
+            self.history.setdefault(symbol, deque(maxlen=HISTORY_LENGTH)).append(quote.price_usd)
+        for position in self.portfolio.positions.values():
+            current = snapshot.prices.get(self.chain.token(position.symbol).price_symbol)
+            if current is not None:
+                position.revalue(current.price_usd)
+        if c.day != now.date():
+            c.day = now.date()
+            c.day_start_value_usd = self.portfolio.total_value_usd
+            c.trades_today = 0
+        closed = tick.auto_close(snapshot, native.price_usd)
+        tick.report_breakers()
+        for token in self.tokens:
+            if token.symbol not in closed:
+                tick.analyze(token, snapshot, native.price_usd)
+        return tick.finish()
+
+    # -- helpers used by _Tick --------------------------------------------------------------
+
+    def risk_state(self, now: datetime) -> RiskState:
+        c = self.counters
+        return RiskState(
+            now=now,
+            initial_balance_usd=self.portfolio.initial_balance_usd,
+            portfolio_value_usd=self.portfolio.total_value_usd,
+            cash_usd=self.portfolio.cash_usd,
+            day_start_value_usd=c.day_start_value_usd,
+            trades_today=c.trades_today,
+            consecutive_failures=c.consecutive_failures,
+            last_failure_at=c.last_failure_at,
+            config=self.config,
+        )
+
+    def volatility_per_sqrt_second(self, price_symbol: str) -> float:
+        percent_per_bar = volatility(list(self.history.get(price_symbol, ())), 50) or 0.0
+        return percent_per_bar / 100 / math.sqrt(self.bar_seconds)
+
+
+class _Tick:
+    """The working state of one tick: events so far and which positions it touched."""
+
+    def __init__(self, analyzer: MarketAnalyzer, now: datetime) -> None:
+        self.a = analyzer
+        self.now = now
+        self.events: list[Event] = []
+        self.touched: dict[str, Position] = {}
+        self._seq = 0
+
+    def _id(self, kind: str) -> Any:
+        self._seq += 1
+        return self.a.ids.make(kind, self.a.counters.tick_number, str(self._seq))
+
+    def thought(
+        self,
+        symbol: str,
+        decision_type: DecisionType,
+        reasoning: str,
+        *,
+        decision: Decision | None = None,
+        market_data: dict[str, Any] | None = None,
+        trade_id: Any = None,
+        thought_id: Any = None,
+    ) -> None:
+        record = ThoughtRecord(
+            thought_id=thought_id or self._id("thought"),
+            created_at=self.now,
+            symbol=symbol,
+            decision_type=decision_type,
+            confidence=decision.confidence if decision else money.ZERO,
+            risk_score=decision.risk_score if decision else money.ZERO,
+            opportunity_score=decision.opportunity_score if decision else money.ZERO,
+            reasoning=reasoning,
+            market_data=market_data or {},
+            strategy=self.a.strategy.name,
+            trade_id=trade_id,
+        )
+        self.a.counters.thoughts += 1
+        self.events.append(ThoughtLogged(record))
+
+    def feed_problem(self, problem: str) -> None:
+        c = self.a.counters
+        if c.feed_problem != problem:
+            self.events.append(PriceFeedChanged(problem))
+            self.thought("", DecisionType.BLOCKED, f"{problem}. Not trading until prices return.")
+            c.feed_problem = problem
+
+    def report_breakers(self) -> None:
+        c = self.a.counters
+        reasons = tripped_breakers(self.a.risk_state(self.now))
+        for reason in reasons:
+            if reason.code not in c.tripped:
+                self.events.append(BreakerTripped(reason.code, reason.message))
+                self.thought("", DecisionType.BLOCKED, f"Circuit breaker: {reason.message}")
+        c.tripped = [r.code for r in reasons]
+
+    def auto_close(self, snapshot: PriceSnapshot, native_price: Decimal) -> set[str]:
+        closed: set[str] = set()
+        for position in list(self.a.portfolio.positions.values()):
+            token = self.a.chain.token(position.symbol)
+            if token.price_symbol not in snapshot.prices:
+                continue
+            reason = exit_reason(position, self.now, self.a.config)
+            if reason is None:
+                continue
+            thought_id = self._id("thought")
+            execution = self._trade(
+                token, Side.SELL, position.quantity, native_price, reason.code, thought_id
+            )
+            text = f"Auto-close: {reason.message}. " + _outcome(execution, "selling everything")
+            self.thought(
+                position.symbol,
+                DecisionType.SELL if execution.trade else DecisionType.BLOCKED,
+                text,
+                market_data=self._market_data(token.symbol, position.current_price_usd, None),
+                trade_id=execution.trade.trade_id if execution.trade else None,
+                thought_id=thought_id,
+            )
+            closed.add(position.symbol)
+        return closed
+
+    def analyze(self, token: Token, snapshot: PriceSnapshot, native_price: Decimal) -> None:
+        a = self.a
+        quote = snapshot.prices.get(token.price_symbol)
+        if quote is None:
+            reason = snapshot.unavailable.get(token.price_symbol, "no price")
+            self.thought(
+                token.symbol,
+                DecisionType.BLOCKED,
+                f"No price for {token.symbol}: {reason}. Skipping it this tick.",
+            )
+            return
+        position = a.portfolio.positions.get(token.symbol)
+        view = MarketView(
+            symbol=token.symbol,
+            now=self.now,
+            price=quote.price_usd,
+            history=tuple(a.history[token.price_symbol]),
+            bar_seconds=a.bar_seconds,
+            position=position.view() if position else None,
+            cash_usd=a.portfolio.cash_usd,
+            portfolio_value_usd=a.portfolio.total_value_usd,
+            config=a.config,
+        )
+        decision = a.strategy.decide(view)
+        data = self._market_data(token.symbol, quote.price_usd, decision)
+        reasoning = decision.reasoning
+        action = decision.action
+        threshold = a.config.confidence_threshold
+        if action is not Action.HOLD and decision.confidence < threshold:
+            reasoning += (
+                f" Confidence {decision.confidence} is below the configured threshold "
+                f"{threshold}: holding instead of {action.value}."
+            )
+            action = Action.HOLD
+        if action is Action.HOLD:
+            self.thought(
+                token.symbol, DecisionType.HOLD, reasoning, decision=decision, market_data=data
+            )
+            return
+        thought_id = self._id("thought")
+        if action is Action.BUY:
+            side, amount = Side.BUY, min(decision.size_usd, a.portfolio.cash_usd)
+            if amount < a.config.min_trade_usd:
+                self.thought(
+                    token.symbol,
+                    DecisionType.HOLD,
+                    f"{reasoning} Size ${amount:,.2f} is below the ${a.config.min_trade_usd} "
+                    "minimum trade: holding.",
+                    decision=decision,
+                    market_data=data,
+                    thought_id=thought_id,
+                )
+                return
+        else:
+            if position is None:
+                self.thought(
+                    token.symbol,
+                    DecisionType.HOLD,
+                    f"{reasoning} Nothing held to sell.",
+                    decision=decision,
+                    market_data=data,
+                    thought_id=thought_id,
+                )
+                return
+            fraction = min(decision.sell_fraction, money.ONE)
+            side = Side.SELL
+            amount = (
+                position.quantity
+                if fraction >= 1
+                else money.qty(money.mul(position.quantity, fraction))
+            )
+        execution = self._trade(token, side, amount, native_price, "strategy", thought_id)
+        decided = DecisionType.BUY if side is Side.BUY else DecisionType.SELL
+        self.thought(
+            token.symbol,
+            decided if execution.trade else DecisionType.BLOCKED,
+            f"{reasoning} {_outcome(execution, '')}".strip(),
+            decision=decision,
+            market_data=data,
+            trade_id=execution.trade.trade_id if execution.trade else None,
+            thought_id=thought_id,
+        )
+
+    def _trade(
+        self,
+        token: Token,
+        side: Side,
+        amount: Decimal,
+        native_price: Decimal,
+        reason: str,
+        thought_id: Any,
+    ) -> Execution:
+        a = self.a
+        c = a.counters
+        price_symbol = token.price_symbol
+        request = TradeRequest(
+            symbol=token.symbol,
+            side=side,
+            amount=amount,
+            mid_price_usd=a.history[price_symbol][-1],
+            native_price_usd=native_price,
+            volatility_per_sqrt_second=a.volatility_per_sqrt_second(price_symbol),
+            now=self.now,
+            reason=reason,
+            thought_id=thought_id,
+            trade_id=self._id("trade"),
+            position_id=a.ids.make("position", c.tick_number, token.symbol),
+        )
+        execution = a.executor.execute(request, a.risk_state(self.now))
+        trade = execution.trade
+        if trade is None or execution.ledger is None:
+            return execution
+        c.total_trades += 1
+        c.trades_today += 1
+        if trade.status is TradeStatus.REVERTED:
+            c.failed_trades += 1
+            c.consecutive_failures += 1
+            c.last_failure_at = self.now
+        else:
+            c.successful_trades += 1
+            c.consecutive_failures = 0
+            if side is Side.SELL:
+                a.closed_trade_pnls.append(trade.net_pnl_usd)
+        self.events.append(TradeExecuted(trade))
+        if execution.ledger.position is not None:
+            self.touched[token.symbol] = execution.ledger.position
+        return execution
+
+    def _market_data(
+        self, symbol: str, price: Decimal, decision: Decision | None
+    ) -> dict[str, Any]:
+        a = self.a
+        position = a.portfolio.positions.get(symbol)
+        data: dict[str, Any] = {
+            "price_usd": str(price),
+            "chain_id": a.chain.chain_id,
+            "cash_usd": str(a.portfolio.cash_usd),
+            "portfolio_value_usd": str(a.portfolio.total_value_usd),
+            "position_quantity": str(position.quantity) if position else "0",
+            "position_pnl_percent": str(position.unrealized_pnl_percent) if position else None,
+        }
+        if decision is not None:
+            data["strategy_action"] = decision.action.value
+            data["size_usd"] = str(decision.size_usd)
+            data["signals"] = dict(decision.signals)
+        return data
+
+    def finish(self) -> TickResult:
+        a = self.a
+        portfolio = a.portfolio
+        positions = {**self.touched, **portfolio.positions}
+        for position in positions.values():
+            self.events.append(PositionChanged(_position_snapshot(position)))
+        snapshot = PortfolioSnapshot(
+            initial_balance_usd=portfolio.initial_balance_usd,
+            cash_usd=portfolio.cash_usd,
+            positions_value_usd=portfolio.positions_value_usd,
+            total_value_usd=portfolio.total_value_usd,
+            realized_pnl_usd=portfolio.realized_pnl_usd,
+            unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
+            fees_usd=portfolio.fees_usd,
+            gas_usd=portfolio.gas_usd,
+        )
+        c = a.counters
+        if not c.feed_problem:
+            a.equity.append(snapshot.total_value_usd)
+        if c.tick_number % a.config.metrics_every_ticks == 0:
+            self.events.append(MetricsComputed(self.metrics(snapshot)))
+        return TickResult(
+            c.tick_number, self.now, tuple(self.events), snapshot, EngineCounters(**vars(c))
+        )
+
+    def metrics(self, snapshot: PortfolioSnapshot) -> Any:
+        a = self.a
+        return metrics.compute(
+            now=self.now,
+            portfolio=snapshot,
+            equity=a.equity,
+            bar_seconds=a.bar_seconds,
+            closed_trade_pnls=a.closed_trade_pnls,
+            total_trades=a.counters.total_trades,
+            reverted_trades=a.counters.failed_trades,
+        )
+
+
+def _outcome(execution: Execution, what: str) -> str:
+    trade = execution.trade
+    if trade is None:
+        return f"Not executed: {execution.blocked}."
+    if trade.status is TradeStatus.REVERTED:
+        return f"Swap reverted: {trade.revert_reason}; gas ${trade.gas_usd:,.4f} still paid."
+    if trade.side == Side.BUY.value:
+        done = f"Bought {trade.amount_out:.6f} {trade.symbol} for ${trade.amount_in:,.2f}"
+    else:
+        done = f"Sold {trade.amount_in:.6f} {trade.symbol} for ${trade.amount_out:,.2f}"
+    return (
+        f"{done} at ${trade.execution_price_usd:,.4f} (fee ${trade.fee_usd:,.4f}, impact "
+        f"{trade.price_impact_bps} bps, gas ${trade.gas_usd:,.4f})."
+    )
+
+
+def _position_snapshot(p: Position) -> PositionSnapshot:
+    return PositionSnapshot(
+        position_id=p.position_id,
+        symbol=p.symbol,
+        chain_id=p.chain_id,
+        token_address=p.token_address,
+        quantity=p.quantity,
+        cost_basis_usd=p.cost_basis_usd,
+        entry_costs_usd=p.entry_costs_usd,
+        average_entry_price_usd=p.average_entry_price_usd,
+        current_price_usd=p.current_price_usd,
+        current_value_usd=p.current_value_usd,
+        unrealized_pnl_usd=p.unrealized_pnl_usd,
+        realized_pnl_usd=p.realized_pnl_usd,
+        peak_price_usd=p.peak_price_usd,
+        opened_at=p.opened_at,
+        closed_at=p.closed_at,
+    )

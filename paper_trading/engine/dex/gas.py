@@ -1,0 +1,157 @@
+"""What a transaction costs in gas on each chain: EIP-1559 base fee, tip and L1 data fee.
+
+The modelled base fee is stateless: for any moment it replays the EIP-1559 update rule over the
+64 blocks before it from the chain profile's base fee, drawing each block's gas used from a
+generator seeded by (seed, chain, block). A live run, a replay and a restarted process therefore
+agree on every figure, and no state has to be stored. Live figures from an RPC node replace the
+model through `LiveGasFigures`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from math import floor
+
+from paper_trading.engine import money
+from paper_trading.engine.chains import Chain
+from paper_trading.engine.dex.quote import GasCost
+
+GWEI_DECIMALS = 9
+NATIVE_DECIMALS = 18
+#: How many blocks of the EIP-1559 rule lead up to a modelled base fee.
+HISTORY_BLOCKS = 64
+
+# Fjord L1 data fee constants (OP-stack GasPriceOracle).
+FJORD_MIN_SIZE_SCALED = 100 * 1_000_000
+FJORD_INTERCEPT = -42_585_600
+FJORD_FASTLZ_COEF = 836_500
+FJORD_SCALE = 1_000_000_000_000
+#: A signed approve() compresses to about this many bytes, under Fjord's 100-byte floor.
+APPROVE_TX_FASTLZ_SIZE = 90
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class LiveGasFigures:
+    """Fee figures read from a node, replacing the model; `source` becomes "rpc".
+
+    `l1_fee_native` is GasPriceOracle.getL1Fee for a swap-sized transaction; None keeps the
+    modelled L1 data fee.
+    """
+
+    base_fee_gwei: Decimal
+    priority_fee_gwei: Decimal
+    l1_fee_native: Decimal | None = None
+
+
+def next_base_fee(base_fee_wei: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559: the next block's base fee, moving at most 1/8 (12.5%) towards demand."""
+    target = gas_limit // 2
+    if gas_used > target:
+        return base_fee_wei + max(1, base_fee_wei * (gas_used - target) // target // 8)
+    return base_fee_wei - base_fee_wei * (target - gas_used) // target // 8
+
+
+def fjord_l1_fee_wei(
+    fastlz_size: int,
+    l1_base_fee_wei: int,
+    blob_base_fee_wei: int,
+    base_fee_scalar: int,
+    blob_base_fee_scalar: int,
+) -> int:
+    """OP-stack (Fjord) L1 data fee: what the L2 charges to post the transaction to Ethereum."""
+    size_scaled = max(FJORD_MIN_SIZE_SCALED, FJORD_INTERCEPT + FJORD_FASTLZ_COEF * fastlz_size)
+    fee_scaled = base_fee_scalar * l1_base_fee_wei * 16 + blob_base_fee_scalar * blob_base_fee_wei
+    return size_scaled * fee_scaled // FJORD_SCALE
+
+
+def _wei(gwei: Decimal) -> int:
+    return money.to_base_units(gwei, GWEI_DECIMALS)
+
+
+class GasModel:
+    """Gas costs for one chain, modelled from its profile or taken from live figures."""
+
+    def __init__(
+        self, chain: Chain, seed: int = 0, overrides: LiveGasFigures | None = None
+    ) -> None:
+        self.chain = chain
+        self.seed = seed
+        self.overrides = overrides
+
+    def block_number(self, now: datetime) -> int:
+        """Model block height: whole block times since the epoch."""
+        if now.tzinfo is None:
+            raise ValueError("gas model needs a timezone-aware time")
+        micros = (now - _EPOCH) // timedelta(microseconds=1)
+        return floor(money.div(Decimal(micros), self.chain.gas.block_time_seconds * 1_000_000))
+
+    def modelled_base_fee_wei(self, now: datetime) -> int:
+        """Base fee of the block at `now`, replayed from the profile over the blocks before it."""
+        profile = self.chain.gas
+        floor_wei = _wei(profile.min_base_fee_gwei)
+        fee = max(floor_wei, _wei(profile.base_fee_gwei))
+        block = self.block_number(now)
+        for number in range(block - HISTORY_BLOCKS, block):
+            rng = random.Random(f"{self.seed}:{self.chain.chain_id}:{number}")
+            gas_used = rng.randint(0, profile.block_gas_limit)
+            fee = max(floor_wei, next_base_fee(fee, gas_used, profile.block_gas_limit))
+        return fee
+
+    def cost(
+        self,
+        gas_units: int,
+        now: datetime,
+        native_price_usd: Decimal,
+        tx_fastlz_size: int | None = None,
+    ) -> GasCost:
+        """The bill for `gas_units` of execution; `tx_fastlz_size` defaults to a swap's size."""
+        profile = self.chain.gas
+        live = self.overrides
+        if live is None:
+            base_wei = self.modelled_base_fee_wei(now)
+            tip_wei = _wei(profile.priority_fee_gwei)
+        else:
+            base_wei = _wei(live.base_fee_gwei)
+            tip_wei = _wei(live.priority_fee_gwei)
+        if profile.ignores_priority_fee:
+            tip_wei = 0
+        units = gas_units + profile.l1_gas_units
+        execution = money.from_base_units(units * (base_wei + tip_wei), NATIVE_DECIMALS)
+        if live is not None and live.l1_fee_native is not None:
+            l1_fee = live.l1_fee_native
+        else:
+            l1_fee = self._modelled_l1_fee(tx_fastlz_size)
+        total = money.CONTEXT.add(execution, l1_fee)
+        return GasCost(
+            gas_units=units,
+            base_fee_gwei=money.from_base_units(base_wei, GWEI_DECIMALS),
+            priority_fee_gwei=money.from_base_units(tip_wei, GWEI_DECIMALS),
+            execution_fee_native=execution,
+            l1_fee_native=l1_fee,
+            total_native=total,
+            native_price_usd=native_price_usd,
+            total_usd=money.usd(money.mul(total, native_price_usd)),
+            source="default" if live is None else "rpc",
+        )
+
+    def approval_cost(self, now: datetime, native_price_usd: Decimal) -> GasCost:
+        """The one-off ERC-20 approve a router needs before it can spend a token."""
+        return self.cost(self.chain.gas.approve_gas, now, native_price_usd, APPROVE_TX_FASTLZ_SIZE)
+
+    def _modelled_l1_fee(self, tx_fastlz_size: int | None) -> Decimal:
+        l1 = self.chain.gas.l1
+        if l1 is None:
+            return Decimal(0)
+        fee_wei = fjord_l1_fee_wei(
+            l1.swap_tx_fastlz_size if tx_fastlz_size is None else tx_fastlz_size,
+            _wei(l1.l1_base_fee_gwei),
+            _wei(l1.blob_base_fee_gwei),
+            l1.base_fee_scalar,
+            l1.blob_base_fee_scalar,
+        )
+        return money.from_base_units(fee_wei, NATIVE_DECIMALS)

@@ -1,0 +1,155 @@
+"""Run a paper-trading bot in the foreground until the data ends, time runs out or Ctrl+C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from decimal import Decimal, InvalidOperation
+from types import FrameType
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from paper_trading.engine.chains import get_chain
+from paper_trading.engine.loop import RunOutcome
+from paper_trading.models import PaperTradingAccount
+from paper_trading.services.bot import (
+    BotAlreadyRunningError,
+    BotSettings,
+    build_loop,
+    finish_session,
+    session_summary,
+    start_session,
+)
+from paper_trading.services.demo import DEMO_ACCOUNT, DEMO_USERNAME, get_or_create_account
+
+
+def parse_speed(value: str) -> Decimal | None:
+    if value.strip().lower() == "max":
+        return None
+    try:
+        speed = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"--speed must be a number or 'max', got {value!r}") from None
+    if speed <= 0:
+        raise CommandError("--speed must be positive")
+    return speed
+
+
+class Command(BaseCommand):
+    help = "Run a paper-trading bot on recorded real prices (replay) or synthetic test prices."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--account", default=DEMO_ACCOUNT, help="account name or id")
+        parser.add_argument("--user", default=DEMO_USERNAME, help="owner of a new account")
+        parser.add_argument("--intel", type=int, default=5, help="Intel level 1 (cautious)-10")
+        parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
+        parser.add_argument(
+            "--prices",
+            choices=["replay", "synthetic"],
+            default="replay",
+            help="replay: recorded real prices; synthetic: random walk for tests only",
+        )
+        parser.add_argument("--bar", default="1h", choices=["1h", "15m"], help="replay candles")
+        parser.add_argument(
+            "--speed", default="max", help="replay clock multiplier (3600 = 1 h per s) or max"
+        )
+        parser.add_argument(
+            "--tick-interval", type=int, default=3600, help="synthetic: seconds between ticks"
+        )
+        parser.add_argument("--session-name", default="")
+        parser.add_argument("--runtime-minutes", type=float, default=None)
+        parser.add_argument("--max-ticks", type=int, default=None)
+        parser.add_argument("--seed", type=int, default=0, help="simulator randomness seed")
+        parser.add_argument(
+            "--new-session",
+            action="store_true",
+            help="do not resume an interrupted session; start a new one",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            chain = get_chain(options["chain"])
+            settings = BotSettings(
+                intel_level=options["intel"],
+                chain_id=chain.chain_id,
+                prices=options["prices"],
+                bar_interval=options["bar"],
+                tick_interval_seconds=options["tick_interval"],
+                speed=parse_speed(options["speed"]),
+                session_name=options["session_name"],
+                seed=options["seed"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        account = self._account(options["account"], options["user"])
+        try:
+            session = start_session(account, settings, resume=not options["new_session"])
+        except BotAlreadyRunningError as exc:
+            raise CommandError(str(exc)) from None
+        resumed = session.total_ticks > 0
+        self.stdout.write(
+            f"{'Resuming' if resumed else 'Starting'} session {session.session_id} on "
+            f"{account.name!r}: {chain.name}, Intel {session.intel_level}, "
+            f"prices {session.price_source.upper()}"
+            + (f" (from tick {session.total_ticks})" if resumed else "")
+        )
+        if session.price_source == "replay":
+            self.stdout.write(
+                "REPLAY: recorded real market prices, not live; the clock is simulated."
+            )
+        stop = threading.Event()
+        self._install_signal_handlers(stop)
+        _configure_logging(options["verbosity"])
+        outcome: RunOutcome | None = None
+        try:
+            loop = build_loop(
+                session,
+                stop,
+                runtime_minutes=options["runtime_minutes"],
+                max_ticks=options["max_ticks"],
+            )
+            outcome = loop.run()
+        except Exception as exc:
+            finish_session(session, None, f"bot crashed: {exc}")
+            raise
+        finish_session(session, outcome)
+        self._print_summary(session_summary(session))
+
+    def _account(self, ref: str, username: str) -> PaperTradingAccount:
+        account = PaperTradingAccount.objects.filter(name=ref).first()
+        if account is None and len(ref) == 36:
+            account = PaperTradingAccount.objects.filter(pk=ref).first()
+        if account is not None:
+            return account
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        return get_or_create_account(user, ref)
+
+    def _install_signal_handlers(self, stop: threading.Event) -> None:
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            if stop.is_set():
+                return
+            stop.set()
+            sys.stderr.write("\nStopping after the current tick...\n")
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, request_stop)
+            signal.signal(signal.SIGTERM, request_stop)
+
+    def _print_summary(self, s: dict[str, Any]) -> None:
+        w = self.stdout.write
+        w(f"Session {s['session']} {s['status']} ({s['price_source']}), {s['ticks']} ticks")
+        w(f"  trades        {s['trades']} ({s['reverted']} reverted swaps)")
+        w(f"  win rate      {s['win_rate_percent']}% of {s['closed_trades']} closing trades")
+        w(f"  realized P&L  ${s['realized_pnl_usd']:,.2f} (before fees and gas)")
+        w(f"  swap fees     ${s['fees_usd']:,.2f}")
+        w(f"  gas           ${s['gas_usd']:,.4f}")
+        w(f"  account value ${s['account_value_usd']:,.2f} (P&L ${s['account_pnl_usd']:,.2f})")
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity >= 1 else logging.WARNING
+    logging.getLogger("paper_trading").setLevel(level)

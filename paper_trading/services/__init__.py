@@ -1,0 +1,1 @@
+"""Use cases called by commands, the API and tasks: thin callers, logic here."""

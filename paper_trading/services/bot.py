@@ -1,0 +1,262 @@
+"""Starting, running, resuming and finishing a paper-trading bot session."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psutil
+from django.db import transaction
+from django.utils import timezone
+
+from paper_trading.engine.analyzer import MarketAnalyzer
+from paper_trading.engine.chains import DEFAULT_CHAIN_ID, Chain, get_chain
+from paper_trading.engine.dex.simulator import DexSimulator
+from paper_trading.engine.ids import IdFactory
+from paper_trading.engine.log_sink import LogSink
+from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
+from paper_trading.engine.prices.feed import PriceFeedService
+from paper_trading.engine.prices.replay import ReplaySource
+from paper_trading.engine.prices.synthetic import SyntheticSource
+from paper_trading.engine.schedule import ReplaySchedule, TickSchedule
+from paper_trading.engine.strategies.base import Strategy
+from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
+from paper_trading.models import PaperTradingAccount, PaperTradingSession
+from paper_trading.services.accounts import trading_config
+from paper_trading.store import (
+    DjangoStore,
+    load_closed_trade_pnls,
+    load_counters,
+    load_equity,
+    load_portfolio,
+)
+
+logger = logging.getLogger("paper_trading.bot")
+
+#: Synthetic prices start here so every synthetic run with one seed sees the same series.
+SYNTHETIC_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+#: A worker on another machine that has not ticked for this long is presumed dead.
+HEARTBEAT_TIMEOUT = timedelta(minutes=5)
+#: Length of a synthetic run's timeline; `max_ticks` usually ends it sooner.
+SYNTHETIC_TICKS = 200_000
+
+Status = PaperTradingSession.Status
+
+
+class BotAlreadyRunningError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    intel_level: int = 5
+    chain_id: int = DEFAULT_CHAIN_ID
+    #: "replay" (recorded real prices) or "synthetic" (tests only).
+    prices: str = PaperTradingSession.PriceSource.REPLAY
+    #: Replay candle interval.
+    bar_interval: str = "1h"
+    #: Synthetic: simulated seconds between ticks.
+    tick_interval_seconds: int = 3600
+    #: Replay clock multiplier; None runs as fast as possible.
+    speed: Decimal | None = None
+    session_name: str = ""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.intel_level <= 10:
+            raise ValueError(f"intel level must be between 1 and 10, got {self.intel_level}")
+        get_chain(self.chain_id)
+        if self.prices not in PaperTradingSession.PriceSource.values:
+            raise ValueError(f"unknown price source {self.prices!r}")
+        if self.speed is not None and self.speed <= 0:
+            raise ValueError("speed must be positive (or None for as fast as possible)")
+
+
+def worker_alive(session: PaperTradingSession) -> bool:
+    """Whether the process that runs a RUNNING session still exists."""
+    if session.worker_host == socket.gethostname() and session.worker_pid:
+        if session.worker_pid == os.getpid():
+            return True
+        return bool(psutil.pid_exists(session.worker_pid))
+    if session.heartbeat_at is None:
+        return timezone.now() - session.started_at < HEARTBEAT_TIMEOUT
+    return timezone.now() - session.heartbeat_at < HEARTBEAT_TIMEOUT
+
+
+def start_session(
+    account: PaperTradingAccount, settings: BotSettings, *, resume: bool = True
+) -> PaperTradingSession:
+    """Claim the account for this process: resume its interrupted session or open a new one.
+
+    A RUNNING session whose process is gone was interrupted (killed, crashed). With `resume`, the
+    newest one that uses the same kind of prices carries on where its last committed tick ended;
+    any other is closed as FAILED so it is never left RUNNING.
+    """
+    with transaction.atomic():
+        running = list(
+            PaperTradingSession.objects.select_for_update()
+            .filter(account=account, status=Status.RUNNING)
+            .order_by("-started_at")
+        )
+        claimed: PaperTradingSession | None = None
+        for session in running:
+            if worker_alive(session):
+                raise BotAlreadyRunningError(
+                    f"a bot is already running on account {account.name!r} "
+                    f"(session {session.session_id}, pid {session.worker_pid} on "
+                    f"{session.worker_host}); stop it first"
+                )
+            if resume and claimed is None and session.price_source == settings.prices:
+                claimed = session
+                continue
+            session.status = Status.FAILED
+            session.status_reason = "the bot process ended without closing the session"
+            session.ended_at = timezone.now()
+            session.save(update_fields=["status", "status_reason", "ended_at"])
+        if claimed is None:
+            claimed = PaperTradingSession.objects.create(
+                account=account,
+                name=settings.session_name,
+                intel_level=settings.intel_level,
+                chain_id=settings.chain_id,
+                price_source=settings.prices,
+                bar_interval=settings.bar_interval,
+                tick_interval_seconds=settings.tick_interval_seconds,
+                speed=settings.speed,
+                seed=settings.seed,
+                starting_balance_usd=account.current_balance_usd,
+            )
+        claimed.worker_host = socket.gethostname()
+        claimed.worker_pid = os.getpid()
+        claimed.heartbeat_at = timezone.now()
+        claimed.save(update_fields=["worker_host", "worker_pid", "heartbeat_at"])
+        return claimed
+
+
+def strategy_for(session: PaperTradingSession) -> Strategy:
+    return IntelSliderEngine(session.intel_level)
+
+
+def _schedule_and_source(
+    session: PaperTradingSession, strategy: Strategy
+) -> tuple[TickSchedule, ReplaySource | SyntheticSource, int]:
+    speed = session.speed
+    if session.price_source == PaperTradingSession.PriceSource.SYNTHETIC:
+        synthetic = SyntheticSource(
+            seed=session.seed, start=SYNTHETIC_EPOCH, step_seconds=session.tick_interval_seconds
+        )
+        timeline = synthetic.timeline(SYNTHETIC_TICKS + strategy.warmup_bars)
+        return (
+            ReplaySchedule(timeline[strategy.warmup_bars :], speed, session.last_tick_at),
+            synthetic,
+            session.tick_interval_seconds,
+        )
+    replay = ReplaySource(interval=session.bar_interval)
+    # Start once the strategy has enough history, so the first ticks are not spent blind.
+    timeline = replay.timeline()[strategy.warmup_bars :]
+    return ReplaySchedule(timeline, speed, session.last_tick_at), replay, replay.interval_seconds
+
+
+def build_loop(
+    session: PaperTradingSession,
+    stop: threading.Event,
+    *,
+    runtime_minutes: float | None = None,
+    max_ticks: int | None = None,
+    log: logging.Logger = logger,
+) -> BotLoop:
+    """Wire the engine for a session from what the database holds."""
+    account = session.account
+    chain: Chain = get_chain(session.chain_id)
+    strategy = strategy_for(session)
+    schedule, source, bar_seconds = _schedule_and_source(session, strategy)
+    available = set(source.symbols_available())
+    universe = [t for t in chain.tradable_tokens if t.price_symbol in available]
+    skipped = [t.symbol for t in chain.tradable_tokens if t.price_symbol not in available]
+    if skipped:
+        log.info("[PRICE] no recorded prices for %s: not traded in this run", ", ".join(skipped))
+    feed = PriceFeedService(source, max_age=timedelta(seconds=bar_seconds))
+    analyzer = MarketAnalyzer(
+        chain=chain,
+        feed=feed,
+        strategy=strategy,
+        simulator=DexSimulator(chain, seed=session.seed),
+        portfolio=load_portfolio(account),
+        config=trading_config(account),
+        ids=IdFactory(session.session_id),
+        bar_seconds=bar_seconds,
+        counters=load_counters(session),
+        equity=load_equity(session),
+        closed_trade_pnls=load_closed_trade_pnls(session),
+        universe=universe,
+    )
+    first = session.last_tick_at or _first_tick(schedule)
+    if first is not None:
+        analyzer.warm_up(first - timedelta(seconds=1) if session.last_tick_at is None else first)
+    label = "REPLAY" if source.name == "replay" else source.name.upper()
+    return BotLoop(
+        analyzer,
+        schedule,
+        [DjangoStore(session, chain), LogSink(log, label)],
+        stop,
+        config_source=lambda: trading_config(account),
+        max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
+        max_ticks=max_ticks,
+    )
+
+
+def _first_tick(schedule: TickSchedule) -> datetime | None:
+    timeline = getattr(schedule, "timeline", None)
+    return timeline[0] if timeline else None
+
+
+_END_STATUS = {
+    EndReason.COMPLETED: Status.COMPLETED,
+    EndReason.STOPPED: Status.STOPPED,
+    EndReason.RUNTIME_LIMIT: Status.STOPPED,
+    EndReason.TICK_LIMIT: Status.STOPPED,
+}
+
+
+def finish_session(
+    session: PaperTradingSession, outcome: RunOutcome | None, error: str = ""
+) -> PaperTradingSession:
+    """Close the session with its final status; never leave it RUNNING."""
+    session.refresh_from_db()
+    account = session.account
+    account.refresh_from_db()
+    session.status = _END_STATUS[outcome.reason] if outcome else Status.FAILED
+    session.status_reason = error or (outcome.reason.value if outcome else "")
+    session.ended_at = timezone.now()
+    session.ending_value_usd = account.initial_balance_usd + account.total_pnl_usd
+    session.save(update_fields=["status", "status_reason", "ended_at", "ending_value_usd"])
+    return session
+
+
+def session_summary(session: PaperTradingSession) -> dict[str, Any]:
+    """The figures printed when a bot stops."""
+    account = session.account
+    trades = session.trades.all()
+    sells = [t for t in trades if t.side == "SELL" and t.status == "EXECUTED"]
+    wins = sum(1 for t in sells if t.net_pnl_usd > 0)
+    return {
+        "session": str(session.session_id),
+        "status": session.status,
+        "price_source": session.price_source,
+        "ticks": session.total_ticks,
+        "trades": session.total_trades,
+        "reverted": session.failed_trades,
+        "closed_trades": len(sells),
+        "win_rate_percent": round(Decimal(wins * 100) / len(sells), 2) if sells else Decimal(0),
+        "fees_usd": sum((t.swap_fee_usd for t in trades), Decimal(0)),
+        "gas_usd": sum((t.gas_cost_usd for t in trades), Decimal(0)),
+        "realized_pnl_usd": sum((t.realized_pnl_usd for t in trades), Decimal(0)),
+        "account_value_usd": account.initial_balance_usd + account.total_pnl_usd,
+        "account_pnl_usd": account.total_pnl_usd,
+    }
