@@ -100,15 +100,15 @@ class DjangoStore:
             )
             for p in (e.position for e in result.of_type(PositionChanged))
         ]
-        # Close before open, so the one-open-position-per-token rule holds at every statement.
-        rows.sort(key=lambda r: r.is_open)
-        for row in rows:
-            PaperPosition.objects.bulk_create(
-                [row],
-                update_conflicts=True,
-                unique_fields=["position_id"],
-                update_fields=_POSITION_FIELDS,
-            )
+        # Closed before open, so the one-open-position-per-token rule holds after each statement.
+        for batch in ([r for r in rows if not r.is_open], [r for r in rows if r.is_open]):
+            if batch:
+                PaperPosition.objects.bulk_create(
+                    batch,
+                    update_conflicts=True,
+                    unique_fields=["position_id"],
+                    update_fields=_POSITION_FIELDS,
+                )
 
     def _thoughts(self, result: TickResult) -> None:
         PaperAIThoughtLog.objects.bulk_create(

@@ -144,6 +144,9 @@ class Portfolio:
     ) -> LedgerEntry:
         """Book a fill. `position_id` names the position if this fill opens one."""
         quote = fill.quote
+        if quote.side is Side.SELL and not fill.reverted:
+            # Checked before anything is booked, so a refused sale leaves the books untouched.
+            self._check_holding(quote.symbol, fill.amount_in)
         gas = fill.total_gas_usd
         spent_token = quote_symbol if quote.side is Side.BUY else quote.symbol
         if fill.approval_gas is not None:
@@ -192,12 +195,7 @@ class Portfolio:
 
     def _sell(self, fill: SwapFill, now: datetime, gas: Decimal) -> LedgerEntry:
         quote = fill.quote
-        position = self.positions.get(quote.symbol)
-        if position is None or fill.amount_in > position.quantity:
-            raise InsufficientFundsError(
-                f"cannot sell {fill.amount_in} {quote.symbol}: holding "
-                f"{position.quantity if position else 0}"
-            )
+        position = self._check_holding(quote.symbol, fill.amount_in)
         closing = fill.amount_in == position.quantity
         if closing:
             cost_sold = position.cost_basis_usd
@@ -220,3 +218,11 @@ class Portfolio:
             position.closed_at = now
             del self.positions[quote.symbol]
         return LedgerEntry(position, realized, net, closing)
+
+    def _check_holding(self, symbol: str, quantity: Decimal) -> Position:
+        position = self.positions.get(symbol)
+        if position is None or quantity > position.quantity:
+            raise InsufficientFundsError(
+                f"cannot sell {quantity} {symbol}: holding {position.quantity if position else 0}"
+            )
+        return position

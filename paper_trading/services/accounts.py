@@ -49,3 +49,22 @@ def trading_config(account: PaperTradingAccount) -> TradingConfig:
         min_balance_usd=row.min_balance_usd,
         allowed_tokens=tuple(str(s).upper() for s in row.allowed_tokens or ()),
     )
+
+
+@transaction.atomic
+def reset_account(account: PaperTradingAccount) -> PaperTradingAccount:
+    """Start the account over: its history goes, its balance returns to the initial one."""
+    if account.sessions.filter(status="RUNNING").exists():
+        raise ValueError("stop the running bot before resetting the account")
+    account.trades.all().delete()
+    account.thoughts.all().delete()
+    account.metrics.all().delete()
+    account.positions.all().delete()
+    account.sessions.all().delete()
+    account.current_balance_usd = account.initial_balance_usd
+    account.realized_pnl_usd = Decimal(0)
+    account.total_fees_usd = Decimal(0)
+    account.total_gas_usd = Decimal(0)
+    account.total_pnl_usd = Decimal(0)
+    account.save()
+    return account

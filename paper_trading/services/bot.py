@@ -24,7 +24,7 @@ from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
 from paper_trading.engine.prices.feed import PriceFeedService
 from paper_trading.engine.prices.replay import ReplaySource
 from paper_trading.engine.prices.synthetic import SyntheticSource
-from paper_trading.engine.schedule import ReplaySchedule, TickSchedule
+from paper_trading.engine.schedule import ReplaySchedule
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
@@ -51,6 +51,10 @@ Status = PaperTradingSession.Status
 
 class BotAlreadyRunningError(Exception):
     pass
+
+
+class ReplayExhaustedError(Exception):
+    """The account's simulated clock has reached the end of the recorded prices."""
 
 
 @dataclass(frozen=True)
@@ -143,24 +147,50 @@ def strategy_for(session: PaperTradingSession) -> Strategy:
     return IntelSliderEngine(session.intel_level)
 
 
+def account_clock(session: PaperTradingSession) -> datetime | None:
+    """Where this session's simulated clock starts: after everything the account already did.
+
+    A new replay session on an account continues from the last tick of the account's earlier
+    sessions on the same kind of prices, so positions are never older than the clock.
+    """
+    if session.last_tick_at is not None:
+        return session.last_tick_at
+    previous = (
+        PaperTradingSession.objects.filter(
+            account_id=session.account_id, price_source=session.price_source
+        )
+        .exclude(pk=session.pk)
+        .exclude(last_tick_at=None)
+        .order_by("-last_tick_at")
+        .values_list("last_tick_at", flat=True)
+        .first()
+    )
+    return previous
+
+
 def _schedule_and_source(
     session: PaperTradingSession, strategy: Strategy
-) -> tuple[TickSchedule, ReplaySource | SyntheticSource, int]:
-    speed = session.speed
+) -> tuple[ReplaySchedule, ReplaySource | SyntheticSource, int]:
+    source: ReplaySource | SyntheticSource
     if session.price_source == PaperTradingSession.PriceSource.SYNTHETIC:
-        synthetic = SyntheticSource(
+        source = SyntheticSource(
             seed=session.seed, start=SYNTHETIC_EPOCH, step_seconds=session.tick_interval_seconds
         )
-        timeline = synthetic.timeline(SYNTHETIC_TICKS + strategy.warmup_bars)
-        return (
-            ReplaySchedule(timeline[strategy.warmup_bars :], speed, session.last_tick_at),
-            synthetic,
-            session.tick_interval_seconds,
-        )
-    replay = ReplaySource(interval=session.bar_interval)
+        timeline = source.timeline(SYNTHETIC_TICKS + strategy.warmup_bars)
+        bar_seconds = session.tick_interval_seconds
+    else:
+        source = ReplaySource(interval=session.bar_interval)
+        timeline = source.timeline()
+        bar_seconds = source.interval_seconds
     # Start once the strategy has enough history, so the first ticks are not spent blind.
-    timeline = replay.timeline()[strategy.warmup_bars :]
-    return ReplaySchedule(timeline, speed, session.last_tick_at), replay, replay.interval_seconds
+    timeline = timeline[strategy.warmup_bars :]
+    resume_after = account_clock(session)
+    if resume_after is not None and timeline and timeline[-1] <= resume_after:
+        raise ReplayExhaustedError(
+            f"account {session.account.name!r} has already traded through the recorded prices "
+            f"(up to {resume_after:%Y-%m-%d %H:%M} UTC); reset the account to replay again"
+        )
+    return ReplaySchedule(timeline, session.speed, resume_after), source, bar_seconds
 
 
 def build_loop(
@@ -196,9 +226,9 @@ def build_loop(
         closed_trade_pnls=load_closed_trade_pnls(session),
         universe=universe,
     )
-    first = session.last_tick_at or _first_tick(schedule)
-    if first is not None:
-        analyzer.warm_up(first - timedelta(seconds=1) if session.last_tick_at is None else first)
+    # History up to the last tick already made, or up to just before the first tick to make.
+    warm_until = schedule.resume_after or schedule.timeline[0] - timedelta(seconds=1)
+    analyzer.warm_up(warm_until)
     label = "REPLAY" if source.name == "replay" else source.name.upper()
     return BotLoop(
         analyzer,
@@ -209,11 +239,6 @@ def build_loop(
         max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
         max_ticks=max_ticks,
     )
-
-
-def _first_tick(schedule: TickSchedule) -> datetime | None:
-    timeline = getattr(schedule, "timeline", None)
-    return timeline[0] if timeline else None
 
 
 _END_STATUS = {

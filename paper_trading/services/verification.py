@@ -33,6 +33,7 @@ def _check(
 
 
 def verify_account(account: PaperTradingAccount) -> AccountReport:
+    account.refresh_from_db()
     report = AccountReport(account)
     trades = list(account.trades.order_by("created_at", "trade_id"))
     open_positions = list(account.positions.filter(is_open=True))

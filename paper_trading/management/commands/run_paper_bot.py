@@ -19,6 +19,7 @@ from paper_trading.models import PaperTradingAccount
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
     BotSettings,
+    ReplayExhaustedError,
     build_loop,
     finish_session,
     session_summary,
@@ -113,6 +114,9 @@ class Command(BaseCommand):
                 max_ticks=options["max_ticks"],
             )
             outcome = loop.run()
+        except ReplayExhaustedError as exc:
+            session.delete()  # it never ticked
+            raise CommandError(str(exc)) from None
         except Exception as exc:
             finish_session(session, None, f"bot crashed: {exc}")
             raise

@@ -1,0 +1,195 @@
+"""Sessions: start, refuse a second bot, resume an interrupted one, stop, configure live."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from paper_trading.engine.events import TickResult
+from paper_trading.engine.loop import EndReason
+from paper_trading.models import (
+    PaperAIThoughtLog,
+    PaperStrategyConfiguration,
+    PaperTrade,
+    PaperTradingAccount,
+    PaperTradingSession,
+)
+from paper_trading.services.accounts import reset_account
+from paper_trading.services.bot import (
+    BotAlreadyRunningError,
+    BotSettings,
+    build_loop,
+    finish_session,
+    start_session,
+    worker_alive,
+)
+from paper_trading.services.verification import verify_account
+
+pytestmark = pytest.mark.django_db
+Status = PaperTradingSession.Status
+
+
+def test_synthetic_10000_ticks_reconcile(account: PaperTradingAccount) -> None:
+    call_command(
+        "run_paper_bot",
+        "--account",
+        account.name,
+        "--prices",
+        "synthetic",
+        "--chain",
+        "base-sepolia",
+        "--max-ticks",
+        "10000",
+        "--intel",
+        "8",
+        verbosity=0,
+    )
+    session = account.sessions.get()
+    assert session.total_ticks == 10_000
+    assert session.status == Status.STOPPED
+    assert session.total_trades > 20
+    report = verify_account(account)
+    assert report.ok, report.mismatches
+
+
+def test_bad_options_give_clear_errors(account: PaperTradingAccount) -> None:
+    with pytest.raises(CommandError, match="intel level must be between 1 and 10, got 11"):
+        call_command("run_paper_bot", "--account", account.name, "--intel", "11")
+    with pytest.raises(CommandError, match="unknown chain 'mars'"):
+        call_command("run_paper_bot", "--account", account.name, "--chain", "mars")
+    with pytest.raises(CommandError, match="--speed must be a number or 'max'"):
+        call_command("run_paper_bot", "--account", account.name, "--speed", "fast")
+    with pytest.raises(CommandError, match="--speed must be positive"):
+        call_command("run_paper_bot", "--account", account.name, "--speed", "-2")
+    assert not account.sessions.exists()
+
+
+def test_a_second_bot_on_the_same_account_is_refused(account: PaperTradingAccount) -> None:
+    session = start_session(account, BotSettings())
+    assert session.worker_pid == os.getpid() and worker_alive(session)
+    with pytest.raises(BotAlreadyRunningError, match="already running"):
+        start_session(account, BotSettings())
+    with pytest.raises(CommandError, match="already running"):
+        call_command("run_paper_bot", "--account", account.name, verbosity=0)
+
+
+def _dead(session: PaperTradingSession) -> None:
+    """Make the session look like its process was killed on another machine long ago."""
+    PaperTradingSession.objects.filter(pk=session.pk).update(
+        worker_host="gone.example", heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def test_an_interrupted_session_is_resumed(account: PaperTradingAccount) -> None:
+    first = start_session(account, BotSettings())
+    outcome = build_loop(first, threading.Event(), max_ticks=30).run()
+    assert outcome.reason is EndReason.TICK_LIMIT
+    _dead(first)  # killed without finishing the session
+    again = start_session(account, BotSettings())
+    assert again.session_id == first.session_id
+    loop = build_loop(again, threading.Event(), max_ticks=5)
+    loop.run()
+    again.refresh_from_db()
+    assert again.total_ticks == 35
+
+
+def test_new_session_closes_the_interrupted_one_as_failed(account: PaperTradingAccount) -> None:
+    first = start_session(account, BotSettings())
+    build_loop(first, threading.Event(), max_ticks=10).run()
+    _dead(first)
+    second = start_session(account, BotSettings(), resume=False)
+    first.refresh_from_db()
+    assert second.session_id != first.session_id
+    assert first.status == Status.FAILED
+    assert "ended without closing" in first.status_reason
+    # The new session's simulated clock continues after the old one's last tick.
+    loop = build_loop(second, threading.Event(), max_ticks=1)
+    assert loop.schedule.resume_after == first.last_tick_at  # type: ignore[attr-defined]
+
+
+def test_stop_finishes_the_tick_and_marks_the_session_stopped(
+    account: PaperTradingAccount,
+) -> None:
+    session = start_session(account, BotSettings())
+    stop = threading.Event()
+    loop = build_loop(session, stop)
+
+    class StopAfterThree:
+        def publish(self, result: TickResult) -> None:
+            if result.tick_number == 3:
+                stop.set()
+
+    loop.sinks = [*loop.sinks, StopAfterThree()]
+    outcome = loop.run()
+    assert outcome.reason is EndReason.STOPPED and outcome.ticks == 3
+    finish_session(session, outcome)
+    session.refresh_from_db()
+    assert session.status == Status.STOPPED and session.ended_at is not None
+    assert session.total_ticks == 3
+    assert session.ending_value_usd == account.initial_balance_usd + (
+        PaperTradingAccount.objects.get(pk=account.pk).total_pnl_usd
+    )
+
+
+def test_a_crash_marks_the_session_failed(account: PaperTradingAccount) -> None:
+    session = start_session(account, BotSettings())
+    finish_session(session, None, "bot crashed: boom")
+    session.refresh_from_db()
+    assert session.status == Status.FAILED and session.status_reason == "bot crashed: boom"
+
+
+def test_configuration_change_reaches_the_bot_at_the_next_tick(
+    account: PaperTradingAccount,
+) -> None:
+    session = start_session(account, BotSettings())
+    loop = build_loop(session, threading.Event(), max_ticks=6)
+
+    class NarrowAfterTwo:
+        def publish(self, result: TickResult) -> None:
+            if result.tick_number == 2:
+                PaperStrategyConfiguration.objects.filter(account=account).update(
+                    allowed_tokens=["WETH"]
+                )
+
+    loop.sinks = [*loop.sinks, NarrowAfterTwo()]
+    loop.run()
+    thoughts = PaperAIThoughtLog.objects.filter(session=session).exclude(token_symbol="")
+    early = thoughts.filter(created_at__lte=session_tick_time(session, 2))
+    late = thoughts.filter(created_at__gt=session_tick_time(session, 2))
+    assert set(early.values_list("token_symbol", flat=True)) == {
+        "WETH",
+        "WBTC",
+        "UNI",
+        "AAVE",
+        "LINK",
+    }
+    assert set(late.values_list("token_symbol", flat=True)) == {"WETH"}
+    assert late.count() == 4
+
+
+def session_tick_time(session: PaperTradingSession, tick: int) -> object:
+    times = sorted(
+        set(PaperAIThoughtLog.objects.filter(session=session).values_list("created_at", flat=True))
+    )
+    return times[tick - 1]
+
+
+def test_reset_account_restores_the_balance(account: PaperTradingAccount) -> None:
+    session = start_session(account, BotSettings(intel_level=10))
+    build_loop(session, threading.Event(), max_ticks=150).run()
+    with pytest.raises(ValueError, match="stop the running bot"):
+        reset_account(account)
+    finish_session(session, None, "test")
+    assert PaperTrade.objects.filter(account=account).exists()
+    reset_account(account)
+    account.refresh_from_db()
+    assert account.current_balance_usd == account.initial_balance_usd == Decimal(10_000)
+    assert not account.trades.exists() and not account.sessions.exists()
+    assert verify_account(account).ok
