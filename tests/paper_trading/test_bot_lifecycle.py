@@ -73,7 +73,8 @@ def test_bad_options_give_clear_errors(account: PaperTradingAccount) -> None:
 
 def test_a_second_bot_on_the_same_account_is_refused(account: PaperTradingAccount) -> None:
     session = start_session(account, BotSettings())
-    assert session.worker_pid == os.getpid() and worker_alive(session)
+    assert session.worker_pid == os.getpid()
+    assert worker_alive(session)
     with pytest.raises(BotAlreadyRunningError, match="already running"):
         start_session(account, BotSettings())
     with pytest.raises(CommandError, match="already running"):
@@ -128,10 +129,12 @@ def test_stop_finishes_the_tick_and_marks_the_session_stopped(
 
     loop.sinks = [*loop.sinks, StopAfterThree()]
     outcome = loop.run()
-    assert outcome.reason is EndReason.STOPPED and outcome.ticks == 3
+    assert outcome.reason is EndReason.STOPPED
+    assert outcome.ticks == 3
     finish_session(session, outcome)
     session.refresh_from_db()
-    assert session.status == Status.STOPPED and session.ended_at is not None
+    assert session.status == Status.STOPPED
+    assert session.ended_at is not None
     assert session.total_ticks == 3
     assert session.ending_value_usd == account.initial_balance_usd + (
         PaperTradingAccount.objects.get(pk=account.pk).total_pnl_usd
@@ -142,7 +145,8 @@ def test_a_crash_marks_the_session_failed(account: PaperTradingAccount) -> None:
     session = start_session(account, BotSettings())
     finish_session(session, None, "bot crashed: boom")
     session.refresh_from_db()
-    assert session.status == Status.FAILED and session.status_reason == "bot crashed: boom"
+    assert session.status == Status.FAILED
+    assert session.status_reason == "bot crashed: boom"
 
 
 def test_configuration_change_reaches_the_bot_at_the_next_tick(
@@ -191,5 +195,6 @@ def test_reset_account_restores_the_balance(account: PaperTradingAccount) -> Non
     reset_account(account)
     account.refresh_from_db()
     assert account.current_balance_usd == account.initial_balance_usd == Decimal(10_000)
-    assert not account.trades.exists() and not account.sessions.exists()
+    assert not account.trades.exists()
+    assert not account.sessions.exists()
     assert verify_account(account).ok

@@ -19,11 +19,20 @@ from django.conf import settings
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 TRADE_COLUMNS = ", ".join(
-    f"t.{c}"
-    for c in (
-        "token_symbol side status reason created_at amount_in amount_out swap_fee_usd "
-        "price_impact_bps gas_cost_usd realized_pnl_usd"
-    ).split()
+    f"t.{column}"
+    for column in [
+        "token_symbol",
+        "side",
+        "status",
+        "reason",
+        "created_at",
+        "amount_in",
+        "amount_out",
+        "swap_fee_usd",
+        "price_impact_bps",
+        "gas_cost_usd",
+        "realized_pnl_usd",
+    ]
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -23,12 +25,12 @@ from paper_trading.services.verification import verify_account
 
 
 @pytest.fixture(scope="module")
-def replayed(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
+def replayed(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """One full replay at max speed, shared by the tests of this module (it takes seconds)."""
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+    with django_db_blocker.unblock():
         call_command("run_paper_bot", "--account", "Replay", "--speed", "max", verbosity=0)
     yield
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+    with django_db_blocker.unblock():
         PaperTradingAccount.objects.filter(name="Replay").delete()
         User.objects.filter(username="demo").delete()
 
@@ -74,7 +76,8 @@ def test_every_trade_records_each_cost_and_its_decision(replayed: None) -> None:
         if trade.status == "EXECUTED":
             assert trade.swap_fee_usd > 0
             assert trade.price_impact_bps >= 0
-            assert trade.amount_in > 0 and trade.amount_out > 0
+            assert trade.amount_in > 0
+            assert trade.amount_out > 0
     # Base is an OP-stack chain: every trade pays an L1 data fee on top of L2 execution.
     assert all(t.l1_fee_native > 0 for t in trades)
 
@@ -92,7 +95,8 @@ def test_every_decision_leaves_a_thought(replayed: None) -> None:
 def test_metrics_positions_and_price_history_are_stored(replayed: None) -> None:
     assert PaperPerformanceMetrics.objects.count() >= 50
     latest = PaperPerformanceMetrics.objects.order_by("-computed_at").first()
-    assert latest is not None and latest.total_trades == PaperTrade.objects.count()
+    assert latest is not None
+    assert latest.total_trades == PaperTrade.objects.count()
     assert PaperPosition.objects.filter(is_open=False).exists()
     assert PriceHistory.objects.filter(token_symbol="WETH", source="replay").count() > 1_000
 
@@ -112,7 +116,8 @@ def test_admin_shows_each_trade_cost(replayed: None, client: Client) -> None:
     for column in ("Swap fee usd", "Price impact bps", "Gas cost usd", "Status", "Slippage bps"):
         assert column in html
     thoughts = client.get("/admin/paper_trading/paperaithoughtlog/")
-    assert thoughts.status_code == 200 and "Confidence level" in thoughts.content.decode()
+    assert thoughts.status_code == 200
+    assert "Confidence level" in thoughts.content.decode()
     for model in (
         "papertradingaccount",
         "papertradingsession",
