@@ -94,6 +94,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+#: Where `make run` keeps the generated demo password (readable only by you).
+DEMO_CREDENTIALS_FILE = Path(
+    os.environ.get("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials"))
+)
+
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -24,6 +24,7 @@ from paper_trading.engine.events import (
     EngineCounters,
     Event,
     MetricsComputed,
+    PerformanceSnapshot,
     PortfolioSnapshot,
     PositionChanged,
     PositionSnapshot,
@@ -37,6 +38,7 @@ from paper_trading.engine.events import (
 )
 from paper_trading.engine.executor import Execution, TradeExecutor, TradeRequest
 from paper_trading.engine.ids import IdFactory
+from paper_trading.engine.metrics import EquityCurve
 from paper_trading.engine.portfolio import Portfolio, Position
 from paper_trading.engine.prices.feed import PriceFeedService, PriceSnapshot, PriceUnavailableError
 from paper_trading.engine.risk import RiskState, exit_reason, tripped_breakers
@@ -74,7 +76,7 @@ class MarketAnalyzer:
         self.bar_seconds = bar_seconds
         self.counters = counters or EngineCounters()
         self.executor = TradeExecutor(chain, simulator, portfolio)
-        self.equity: list[Decimal] = list(equity)
+        self.equity = EquityCurve(equity)
         self.closed_trade_pnls: list[Decimal] = list(closed_trade_pnls)
         self.history: dict[str, deque[Decimal]] = {}
         #: Tokens this run can price at all (a replay only has some); config narrows it further.
@@ -159,6 +161,17 @@ class MarketAnalyzer:
             consecutive_failures=c.consecutive_failures,
             last_failure_at=c.last_failure_at,
             config=self.config,
+        )
+
+    def performance(self, now: datetime, portfolio: PortfolioSnapshot) -> PerformanceSnapshot:
+        return metrics.compute(
+            now=now,
+            portfolio=portfolio,
+            equity=self.equity,
+            bar_seconds=self.bar_seconds,
+            closed_trade_pnls=self.closed_trade_pnls,
+            total_trades=self.counters.total_trades,
+            reverted_trades=self.counters.failed_trades,
         )
 
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
@@ -413,23 +426,11 @@ class _Tick:
         )
         c = a.counters
         if not c.feed_problem:
-            a.equity.append(snapshot.total_value_usd)
+            a.equity.add(snapshot.total_value_usd)
         if c.tick_number % a.config.metrics_every_ticks == 0:
-            self.events.append(MetricsComputed(self.metrics(snapshot)))
+            self.events.append(MetricsComputed(a.performance(self.now, snapshot)))
         return TickResult(
             c.tick_number, self.now, tuple(self.events), snapshot, EngineCounters(**vars(c))
-        )
-
-    def metrics(self, snapshot: PortfolioSnapshot) -> Any:
-        a = self.a
-        return metrics.compute(
-            now=self.now,
-            portfolio=snapshot,
-            equity=a.equity,
-            bar_seconds=a.bar_seconds,
-            closed_trade_pnls=a.closed_trade_pnls,
-            total_trades=a.counters.total_trades,
-            reverted_trades=a.counters.failed_trades,
         )
 
 

@@ -96,12 +96,12 @@ class LogSink:
                 log.info(
                     "[PERFORMANCE] value $%s P&L $%s (%s%%) trades %d win rate %s%% "
                     "max drawdown %s%% fees $%s gas $%s",
-                    m.portfolio_value_usd,
-                    m.total_pnl_usd,
-                    m.return_percent,
+                    f"{m.portfolio_value_usd:,.2f}",
+                    f"{m.total_pnl_usd:,.2f}",
+                    f"{m.return_percent:.2f}",
                     m.total_trades,
-                    m.win_rate_percent,
-                    m.max_drawdown_percent,
-                    m.fees_usd,
-                    m.gas_usd,
+                    f"{m.win_rate_percent:.2f}",
+                    f"{m.max_drawdown_percent:.2f}",
+                    f"{m.fees_usd:,.2f}",
+                    f"{m.gas_usd:,.4f}",
                 )

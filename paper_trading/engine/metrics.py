@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import pairwise
 
 from paper_trading.engine import money
 from paper_trading.engine.events import PerformanceSnapshot, PortfolioSnapshot
@@ -15,55 +13,93 @@ from paper_trading.engine.events import PerformanceSnapshot, PortfolioSnapshot
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
 
-def max_drawdown_percent(equity: Sequence[Decimal]) -> Decimal:
-    """Largest peak-to-trough fall of the equity curve, in percent."""
-    peak = Decimal(0)
-    worst = Decimal(0)
-    for value in equity:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, (peak - value) / peak)
-    return money.ratio(worst * 100)
+class EquityCurve:
+    """Running statistics of an equity curve, O(1) per point, so long runs stay fast and small.
+
+    Per-bar returns feed Welford's mean/variance (Sharpe) and a downside sum (Sortino); the peak
+    feeds the maximum drawdown.
+    """
+
+    def __init__(self, values: Iterable[Decimal] = ()) -> None:
+        self.points = 0
+        self._last: Decimal | None = None
+        self._returns = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._downside = 0.0
+        self._peak = Decimal(0)
+        self._worst = Decimal(0)
+        for value in values:
+            self.add(value)
+
+    def __len__(self) -> int:
+        return self.points
+
+    def add(self, value: Decimal) -> None:
+        self.points += 1
+        if self._last is not None and self._last > 0:
+            r = float(value / self._last - 1)
+            self._returns += 1
+            delta = r - self._mean
+            self._mean += delta / self._returns
+            self._m2 += delta * (r - self._mean)
+            self._downside += min(r, 0.0) ** 2
+        self._last = value
+        self._peak = max(self._peak, value)
+        if self._peak > 0:
+            self._worst = max(self._worst, (self._peak - value) / self._peak)
+
+    @property
+    def max_drawdown_percent(self) -> Decimal:
+        """Largest peak-to-trough fall, in percent."""
+        return money.ratio(self._worst * 100)
+
+    def sharpe(self, bar_seconds: int) -> Decimal | None:
+        """Annualized mean over standard deviation of per-bar returns (risk-free rate 0)."""
+        if self._returns < 2:
+            return None
+        spread = math.sqrt(self._m2 / (self._returns - 1))
+        if spread < 1e-15:
+            return None
+        return money.ratio(Decimal(self._mean / spread * _annualize(bar_seconds)))
+
+    def sortino(self, bar_seconds: int) -> Decimal | None:
+        """Like Sharpe, but only losing bars count as risk."""
+        if self._returns < 2:
+            return None
+        downside = math.sqrt(self._downside / self._returns)
+        if downside == 0:
+            return None
+        return money.ratio(Decimal(self._mean / downside * _annualize(bar_seconds)))
 
 
-def _returns(equity: Sequence[Decimal]) -> list[float]:
-    return [float(b / a - 1) for a, b in pairwise(equity) if a > 0]
+def _annualize(bar_seconds: int) -> float:
+    return math.sqrt(SECONDS_PER_YEAR / bar_seconds)
 
 
-def sharpe_ratio(equity: Sequence[Decimal], bar_seconds: int) -> Decimal | None:
-    """Annualized mean over standard deviation of per-bar returns (risk-free rate 0)."""
-    returns = _returns(equity)
-    if len(returns) < 2:
-        return None
-    spread = statistics.stdev(returns)
-    if spread == 0:
-        return None
-    annualize = math.sqrt(SECONDS_PER_YEAR / bar_seconds)
-    return money.ratio(Decimal(statistics.fmean(returns) / spread * annualize))
+def max_drawdown_percent(equity: Iterable[Decimal]) -> Decimal:
+    return EquityCurve(equity).max_drawdown_percent
 
 
-def sortino_ratio(equity: Sequence[Decimal], bar_seconds: int) -> Decimal | None:
-    """Like Sharpe, but only losing bars count as risk."""
-    returns = _returns(equity)
-    if len(returns) < 2:
-        return None
-    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
-    if downside == 0:
-        return None
-    annualize = math.sqrt(SECONDS_PER_YEAR / bar_seconds)
-    return money.ratio(Decimal(statistics.fmean(returns) / downside * annualize))
+def sharpe_ratio(equity: Iterable[Decimal], bar_seconds: int) -> Decimal | None:
+    return EquityCurve(equity).sharpe(bar_seconds)
+
+
+def sortino_ratio(equity: Iterable[Decimal], bar_seconds: int) -> Decimal | None:
+    return EquityCurve(equity).sortino(bar_seconds)
 
 
 def compute(
     *,
     now: datetime,
     portfolio: PortfolioSnapshot,
-    equity: Sequence[Decimal],
+    equity: EquityCurve | Iterable[Decimal],
     bar_seconds: int,
     closed_trade_pnls: Sequence[Decimal],
     total_trades: int,
     reverted_trades: int,
 ) -> PerformanceSnapshot:
+    curve = equity if isinstance(equity, EquityCurve) else EquityCurve(equity)
     wins = [p for p in closed_trade_pnls if p > 0]
     losses = [p for p in closed_trade_pnls if p <= 0]
     gross_loss = -sum(losses, Decimal(0))
@@ -88,11 +124,11 @@ def compute(
         closed_trades=closed,
         winning_trades=len(wins),
         losing_trades=len(losses),
-        win_rate_percent=money.ratio(Decimal(len(wins) * 100) / closed) if closed else money.ZERO,
+        win_rate_percent=money.ratio(Decimal(len(wins) * 100) / closed if closed else 0),
         profit_factor=profit_factor,
-        sharpe_ratio=sharpe_ratio(equity, bar_seconds),
-        sortino_ratio=sortino_ratio(equity, bar_seconds),
-        max_drawdown_percent=max_drawdown_percent(equity),
+        sharpe_ratio=curve.sharpe(bar_seconds),
+        sortino_ratio=curve.sortino(bar_seconds),
+        max_drawdown_percent=curve.max_drawdown_percent,
         best_trade_usd=max(closed_trade_pnls) if closed_trade_pnls else None,
         worst_trade_usd=min(closed_trade_pnls) if closed_trade_pnls else None,
     )

@@ -38,6 +38,8 @@ class RiskState:
 
 
 class CircuitBreaker(ABC):
+    """A limit that, once crossed, stops new entries. A limit of 0 switches it off."""
+
     name: str
 
     @abstractmethod
@@ -54,6 +56,8 @@ class MaxPortfolioLoss(CircuitBreaker):
 
     def check(self, state: RiskState) -> Reason | None:
         limit = state.config.max_portfolio_loss_percent
+        if not limit:
+            return None
         floor = state.initial_balance_usd * (1 - limit / 100)
         if state.portfolio_value_usd >= floor:
             return None
@@ -72,7 +76,7 @@ class DailyLoss(CircuitBreaker):
     def check(self, state: RiskState) -> Reason | None:
         limit = state.config.daily_loss_limit_percent
         start = state.day_start_value_usd
-        if not start or state.portfolio_value_usd >= start * (1 - limit / 100):
+        if not limit or not start or state.portfolio_value_usd >= start * (1 - limit / 100):
             return None
         loss = (1 - state.portfolio_value_usd / start) * 100
         return Reason(
@@ -90,7 +94,7 @@ class ConsecutiveFailures(CircuitBreaker):
 
     def check(self, state: RiskState) -> Reason | None:
         limit = state.config.max_consecutive_failures
-        if state.consecutive_failures < limit or state.last_failure_at is None:
+        if limit <= 0 or state.consecutive_failures < limit or state.last_failure_at is None:
             return None
         resume_at = state.last_failure_at + self.cooldown
         if state.now >= resume_at:
@@ -107,7 +111,7 @@ class DailyTradeLimit(CircuitBreaker):
 
     def check(self, state: RiskState) -> Reason | None:
         limit = state.config.max_daily_trades
-        if state.trades_today < limit:
+        if limit <= 0 or state.trades_today < limit:
             return None
         return Reason(
             self.name,

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from paper_trading.engine.analyzer import MarketAnalyzer
+from paper_trading.engine.backtest import priced_universe
 from paper_trading.engine.chains import DEFAULT_CHAIN_ID, Chain, get_chain
 from paper_trading.engine.dex.simulator import DexSimulator
 from paper_trading.engine.ids import IdFactory
@@ -206,9 +207,8 @@ def build_loop(
     chain: Chain = get_chain(session.chain_id)
     strategy = strategy_for(session)
     schedule, source, bar_seconds = _schedule_and_source(session, strategy)
-    available = set(source.symbols_available())
-    universe = [t for t in chain.tradable_tokens if t.price_symbol in available]
-    skipped = [t.symbol for t in chain.tradable_tokens if t.price_symbol not in available]
+    universe = priced_universe(chain, source.symbols_available())
+    skipped = [t.symbol for t in chain.tradable_tokens if t not in universe]
     if skipped:
         log.info("[PRICE] no recorded prices for %s: not traded in this run", ", ".join(skipped))
     feed = PriceFeedService(source, max_age=timedelta(seconds=bar_seconds))

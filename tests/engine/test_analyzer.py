@@ -499,10 +499,10 @@ def test_a_reverted_swap_pays_gas_counts_as_a_failure_and_trips_the_breaker() ->
         trade = the_trade(result)
         if trade.status is TradeStatus.REVERTED:
             reverted = trade
-            thought = the_thought(result, "LINK")
             break
         hours += 0.25
     assert reverted is not None, "no swap reverted in 20 volatile ticks"
+    thought = the_thought(result, "LINK")
     assert_linked(thought, reverted)
     assert thought.decision_type is DecisionType.BUY
     assert "Swap reverted: price moved" in thought.reasoning

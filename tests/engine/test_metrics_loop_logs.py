@@ -298,8 +298,10 @@ def test_log_sink_tags_each_kind_of_event(caplog: pytest.LogCaptureFixture) -> N
     (performance,) = [(lvl, m) for lvl, m in lines if m.startswith("[PERFORMANCE]")]
     assert performance[0] == logging.INFO
     value = result.portfolio.total_value_usd
-    assert performance[1].startswith(f"[PERFORMANCE] value ${value} P&L ${value - D(10_000)} (")
-    assert "trades 1 win rate 0% max drawdown" in performance[1]  # nothing closed yet
+    assert performance[1].startswith(
+        f"[PERFORMANCE] value ${value:,.2f} P&L ${value - D(10_000):,.2f} ("
+    )
+    assert "trades 1 win rate 0.00% max drawdown" in performance[1]  # nothing closed yet
 
     # Tick 3: LINK's stop-loss sells and closes (the day's 2nd trade), then the one-trade daily
     # limit is checked and trips.

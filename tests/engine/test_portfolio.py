@@ -278,14 +278,15 @@ ETH_USD = D(3000)
 _operation = st.tuples(
     st.sampled_from(SYMBOLS),
     st.booleans(),  # True: buy, False: sell
-    st.decimals(min_value=D("0.01"), max_value=D(1), places=4),  # share of cash or position
+    # Share of the cash (halved) to spend, or of the position to sell; 1 closes it.
+    st.one_of(st.just(D(1)), st.decimals(min_value=D("0.01"), max_value=D(1), places=4)),
     st.decimals(min_value=D("0.9"), max_value=D("1.1"), places=6),  # price drift since start
     st.decimals(min_value=D("-0.01"), max_value=D("0.01"), places=6),  # drift while pending
 )
 
 
 @settings(
-    max_examples=40,
+    max_examples=75,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

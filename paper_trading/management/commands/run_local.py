@@ -44,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         user, password = ensure_demo_user()
-        credentials = Path(settings.BASE_DIR) / ".demo-credentials"
+        credentials = Path(settings.DEMO_CREDENTIALS_FILE)
         if password is not None:
             credentials.write_text(f"username: {user.username}\npassword: {password}\n")
             credentials.chmod(0o600)

@@ -1,0 +1,130 @@
+"""Exact money columns, one-transaction ticks, and reconciliation that catches tampering."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from paper_trading.engine.analyzer import MarketAnalyzer
+from paper_trading.engine.events import TickResult, TradeExecuted
+from paper_trading.models import PaperPosition, PaperTrade, PaperTradingAccount
+from paper_trading.services.bot import BotSettings, build_loop, finish_session, start_session
+from paper_trading.services.verification import verify_account
+from paper_trading.store import DjangoStore
+
+pytestmark = pytest.mark.django_db
+
+
+def test_quantities_keep_all_18_decimals(account: PaperTradingAccount) -> None:
+    quantity = Decimal("123456789.123456789012345678")
+    PaperPosition.objects.create(
+        account=account,
+        token_symbol="WETH",
+        token_address="0x4200000000000000000000000000000000000006",
+        chain_id=8453,
+        quantity=quantity,
+        opened_at="2026-01-01T00:00:00Z",
+    )
+    assert PaperPosition.objects.get().quantity == quantity
+
+
+@pytest.fixture
+def traded(account: PaperTradingAccount) -> PaperTradingAccount:
+    session = start_session(account, BotSettings(intel_level=9))
+    outcome = build_loop(session, threading.Event(), max_ticks=300).run()
+    finish_session(session, outcome)
+    assert account.trades.filter(side="SELL", status="EXECUTED").exists()
+    return account
+
+
+def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAccount) -> None:
+    session = start_session(account, BotSettings(intel_level=10))
+    loop = build_loop(session, threading.Event(), max_ticks=200)
+    results: list[TickResult] = []
+
+    class Keep:
+        def publish(self, result: TickResult) -> None:
+            results.append(result)
+
+    loop.sinks = [*loop.sinks, Keep()]
+    loop.run()
+    with_trade = next(r for r in results if r.of_type(TradeExecuted))
+    before = PaperTrade.objects.count()
+    store = DjangoStore(session, loop.analyzer.chain)
+    store.publish(with_trade)  # a retry of an old tick
+    assert PaperTrade.objects.count() == before
+    assert verify_account(account).ok
+
+
+def test_verification_names_each_kind_of_mismatch(
+    traded: PaperTradingAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify_account(traded).ok
+    call_command("verify_paper_trading", "--account", traded.name)
+    assert "OK   Main" in capsys.readouterr().out
+
+    trade = traded.trades.filter(status="EXECUTED").first()
+    assert trade is not None
+    PaperTrade.objects.filter(pk=trade.pk).update(swap_fee_usd=trade.swap_fee_usd + 1)
+    mismatches = verify_account(traded).mismatches
+    assert any(m.startswith("fees from trades") for m in mismatches)
+    with pytest.raises(CommandError, match="1 of 1 accounts do not reconcile"):
+        call_command("verify_paper_trading", "--check-all")
+    assert "fees from trades: stored" in capsys.readouterr().out
+    PaperTrade.objects.filter(pk=trade.pk).update(swap_fee_usd=trade.swap_fee_usd)
+
+    PaperTradingAccount.objects.filter(pk=traded.pk).update(
+        current_balance_usd=traded.current_balance_usd + Decimal("0.00000001")
+    )
+    mismatches = verify_account(traded).mismatches
+    assert any(m.startswith("ledger: cash + open positions at cost") for m in mismatches)
+    assert any(m.startswith("cash from trades") for m in mismatches)
+    PaperTradingAccount.objects.filter(pk=traded.pk).update(
+        current_balance_usd=traded.current_balance_usd
+    )
+
+    duplicate = traded.trades.first()
+    assert duplicate is not None
+    session = duplicate.session
+    assert session is not None
+    duplicate.pk = None
+    duplicate.trade_id = None
+    duplicate.save(force_insert=True)
+    mismatches = verify_account(traded).mismatches
+    assert any(m.startswith("duplicate trade") for m in mismatches)
+    assert any("total_trades" in m for m in mismatches)
+
+
+def test_position_mismatch_is_named(traded: PaperTradingAccount) -> None:
+    position = traded.positions.filter(is_open=True).first()
+    if position is None:  # every position closed: reopen the last one's books by hand
+        position = traded.positions.first()
+        assert position is not None
+    PaperPosition.objects.filter(pk=position.pk).update(
+        quantity=position.quantity + Decimal("0.000000000000000001"), is_open=True
+    )
+    mismatches = verify_account(traded).mismatches
+    assert any(f"{position.token_symbol} quantity" in m for m in mismatches)
+
+
+def test_verify_requires_a_scope() -> None:
+    with pytest.raises(CommandError, match="--check-all or --account"):
+        call_command("verify_paper_trading")
+
+
+def test_analyzer_never_unbalances_the_ledger_between_ticks(account: PaperTradingAccount) -> None:
+    session = start_session(account, BotSettings(intel_level=10))
+    loop = build_loop(session, threading.Event(), max_ticks=150)
+    analyzer: MarketAnalyzer = loop.analyzer
+
+    class CheckLedger:
+        def publish(self, result: TickResult) -> None:
+            assert analyzer.portfolio.ledger_difference() == 0
+
+    loop.sinks = [*loop.sinks, CheckLedger()]
+    loop.run()
+    assert verify_account(account).ok
