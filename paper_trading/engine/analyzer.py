@@ -7,6 +7,7 @@ Every decision, HOLD included, becomes a thought; all effects leave as one `Tick
 from __future__ import annotations
 
 import math
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -189,7 +190,7 @@ class _Tick:
         self.touched: dict[str, Position] = {}
         self._seq = 0
 
-    def _id(self, kind: str) -> Any:
+    def _id(self, kind: str) -> uuid.UUID:
         self._seq += 1
         return self.a.ids.make(kind, self.a.counters.tick_number, str(self._seq))
 
@@ -201,8 +202,8 @@ class _Tick:
         *,
         decision: Decision | None = None,
         market_data: dict[str, Any] | None = None,
-        trade_id: Any = None,
-        thought_id: Any = None,
+        trade_id: uuid.UUID | None = None,
+        thought_id: uuid.UUID | None = None,
     ) -> None:
         record = ThoughtRecord(
             thought_id=thought_id or self._id("thought"),
@@ -351,7 +352,7 @@ class _Tick:
         amount: Decimal,
         native_price: Decimal,
         reason: str,
-        thought_id: Any,
+        thought_id: uuid.UUID,
     ) -> Execution:
         a = self.a
         c = a.counters
