@@ -94,6 +94,37 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+#: Set to use Redis for the shared price cache and its lock (and, later, channels and Celery).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+PRICE_CACHE_DIR = Path(os.environ.get("PRICE_CACHE_DIR", str(BASE_DIR / ".cache" / "prices")))
+CACHES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Shared by every bot process on the machine, so N bots make one upstream call per TTL.
+    "prices": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("PRICE_CACHE_KEY_PREFIX", "dexpaper"),
+        }
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(PRICE_CACHE_DIR),
+        }
+    ),
+}
+#: Seconds a fetched price serves every bot before anyone calls upstream again.
+PRICE_CACHE_TTL_SECONDS = float(os.environ.get("PRICE_CACHE_TTL_SECONDS", "30"))
+#: Upstream calls allowed per minute per machine (CoinGecko's demo tier allows about 30).
+COINGECKO_CALLS_PER_MINUTE = float(os.environ.get("COINGECKO_CALLS_PER_MINUTE", "30"))
+#: After an upstream failure, wait this long (doubling per failure, with jitter) before retrying.
+PRICE_BACKOFF_BASE_SECONDS = float(os.environ.get("PRICE_BACKOFF_BASE_SECONDS", "5"))
+PRICE_BACKOFF_MAX_SECONDS = float(os.environ.get("PRICE_BACKOFF_MAX_SECONDS", "300"))
+#: A live price older than this (by the API's own last-updated time) is stale: no trading on it.
+PRICE_MAX_AGE_SECONDS = float(os.environ.get("PRICE_MAX_AGE_SECONDS", "300"))
+#: Seconds between live ticks unless --tick-interval says otherwise.
+LIVE_TICK_INTERVAL_SECONDS = int(os.environ.get("LIVE_TICK_INTERVAL_SECONDS", "30"))
+
 #: Where `make run` keeps the generated demo password (readable only by you).
 DEMO_CREDENTIALS_FILE = Path(
     os.environ.get("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials"))
@@ -107,5 +138,7 @@ LOGGING: dict[str, Any] = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "paper_trading": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # httpx logs full request URLs at INFO, and RPC URLs may carry an API key.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -102,8 +102,14 @@ class PaperTradingSession(models.Model):
     strategy_name = models.CharField(max_length=200, default="intel_slider")
     chain_id = models.PositiveIntegerField(choices=CHAIN_CHOICES, default=DEFAULT_CHAIN_ID)
     price_source = models.CharField(max_length=10, choices=PriceSource.choices)
+    #: Why this price source: e.g. "REPLAY: live prices are unavailable (...)". Shown at start.
+    price_source_note = models.TextField(blank=True)
     #: Replay: the candle interval ("1h", "15m"). Live/synthetic: seconds between ticks.
     bar_interval = models.CharField(max_length=10, default="1h")
+    #: Replay: a folder of candle files (empty: the shipped recording) and the period to replay.
+    data_dir = models.CharField(max_length=500, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
     tick_interval_seconds = models.PositiveIntegerField(default=3600)
     #: Replay clock multiplier; empty means as fast as possible.
     speed = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)

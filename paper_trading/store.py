@@ -32,6 +32,8 @@ from paper_trading.models import (
     PriceHistory,
 )
 
+Status = PaperTradingSession.Status
+
 _POSITION_FIELDS = [
     "quantity",
     "cost_basis_usd",
@@ -241,8 +243,12 @@ class DjangoStore:
         session.total_thoughts = c.thoughts
         session.tripped_breakers = list(c.tripped)
         session.status_reason = c.feed_problem
+        if session.status in (Status.RUNNING, Status.PAUSED):
+            # Paused while the price feed is down; running again as soon as prices return.
+            session.status = Status.PAUSED if c.feed_problem else Status.RUNNING
         session.save(
             update_fields=[
+                "status",
                 "engine_state",
                 "last_tick_at",
                 "heartbeat_at",

@@ -9,27 +9,32 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psutil
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
 from paper_trading.engine.analyzer import MarketAnalyzer
 from paper_trading.engine.backtest import priced_universe
-from paper_trading.engine.chains import DEFAULT_CHAIN_ID, Chain, get_chain
+from paper_trading.engine.chains import DEFAULT_CHAIN_ID, Chain, Token, get_chain
+from paper_trading.engine.dex.gas import GasModel
+from paper_trading.engine.dex.rpc import JsonRpcGasOracle, rpc_url_for
 from paper_trading.engine.dex.simulator import DexSimulator
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.log_sink import LogSink
 from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
 from paper_trading.engine.prices.feed import PriceFeedService
-from paper_trading.engine.prices.replay import ReplaySource
+from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR, ReplaySource
 from paper_trading.engine.prices.synthetic import SyntheticSource
-from paper_trading.engine.schedule import ReplaySchedule
+from paper_trading.engine.schedule import ReplaySchedule, WallClockSchedule
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.accounts import trading_config
+from paper_trading.services.prices import DatabasePriceHistory, live_source
 from paper_trading.store import (
     DjangoStore,
     load_closed_trade_pnls,
@@ -48,6 +53,8 @@ HEARTBEAT_TIMEOUT = timedelta(minutes=5)
 SYNTHETIC_TICKS = 200_000
 
 Status = PaperTradingSession.Status
+#: A session in these states has (or had, if its process died) a bot working on it.
+ACTIVE_STATUSES = (Status.RUNNING, Status.PAUSED)
 
 
 class BotAlreadyRunningError(Exception):
@@ -62,12 +69,18 @@ class ReplayExhaustedError(Exception):
 class BotSettings:
     intel_level: int = 5
     chain_id: int = DEFAULT_CHAIN_ID
-    #: "replay" (recorded real prices) or "synthetic" (tests only).
+    #: "live", "replay" (recorded real prices) or "synthetic" (tests only).
     prices: str = PaperTradingSession.PriceSource.REPLAY
+    #: Why that source was chosen (the `auto` decision), kept on the session.
+    price_note: str = ""
     #: Replay candle interval.
     bar_interval: str = "1h"
-    #: Synthetic: simulated seconds between ticks.
-    tick_interval_seconds: int = 3600
+    #: Replay: a folder of candle files instead of the shipped recording, and a period.
+    data_dir: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    #: Live: wall seconds between ticks. Synthetic: simulated seconds. None: the default.
+    tick_interval_seconds: int | None = None
     #: Replay clock multiplier; None runs as fast as possible.
     speed: Decimal | None = None
     session_name: str = ""
@@ -81,6 +94,18 @@ class BotSettings:
             raise ValueError(f"unknown price source {self.prices!r}")
         if self.speed is not None and self.speed <= 0:
             raise ValueError("speed must be positive (or None for as fast as possible)")
+        if self.tick_interval_seconds is not None and self.tick_interval_seconds <= 0:
+            raise ValueError("tick interval must be a positive number of seconds")
+        if self.period_start and self.period_end and self.period_start >= self.period_end:
+            raise ValueError("the replay period must start before it ends")
+
+    @property
+    def resolved_tick_interval(self) -> int:
+        if self.tick_interval_seconds is not None:
+            return self.tick_interval_seconds
+        if self.prices == PaperTradingSession.PriceSource.LIVE:
+            return int(django_settings.LIVE_TICK_INTERVAL_SECONDS)
+        return 3600
 
 
 def worker_alive(session: PaperTradingSession) -> bool:
@@ -92,6 +117,16 @@ def worker_alive(session: PaperTradingSession) -> bool:
     if session.heartbeat_at is None:
         return timezone.now() - session.started_at < HEARTBEAT_TIMEOUT
     return timezone.now() - session.heartbeat_at < HEARTBEAT_TIMEOUT
+
+
+def resumable_price_source(account: PaperTradingAccount) -> str | None:
+    """The price source of the account's interrupted session, if one is waiting to resume."""
+    for session in PaperTradingSession.objects.filter(
+        account=account, status__in=ACTIVE_STATUSES
+    ).order_by("-started_at"):
+        if not worker_alive(session):
+            return session.price_source
+    return None
 
 
 def start_session(
@@ -106,7 +141,7 @@ def start_session(
     with transaction.atomic():
         running = list(
             PaperTradingSession.objects.select_for_update()
-            .filter(account=account, status=Status.RUNNING)
+            .filter(account=account, status__in=ACTIVE_STATUSES)
             .order_by("-started_at")
         )
         claimed: PaperTradingSession | None = None
@@ -131,8 +166,12 @@ def start_session(
                 intel_level=settings.intel_level,
                 chain_id=settings.chain_id,
                 price_source=settings.prices,
+                price_source_note=settings.price_note,
                 bar_interval=settings.bar_interval,
-                tick_interval_seconds=settings.tick_interval_seconds,
+                data_dir=settings.data_dir,
+                period_start=settings.period_start,
+                period_end=settings.period_end,
+                tick_interval_seconds=settings.resolved_tick_interval,
                 speed=settings.speed,
                 seed=settings.seed,
                 starting_balance_usd=account.current_balance_usd,
@@ -169,6 +208,48 @@ def account_clock(session: PaperTradingSession) -> datetime | None:
     return previous
 
 
+@dataclass(frozen=True)
+class _Prices:
+    schedule: ReplaySchedule | WallClockSchedule
+    feed: PriceFeedService
+    universe: list[Token]
+    bar_seconds: int
+    #: Up to when to warm the strategy's history.
+    warm_until: datetime
+    label: str
+
+
+def _live_prices(session: PaperTradingSession, chain: Chain) -> _Prices:
+    source = live_source()
+    interval = session.tick_interval_seconds
+    feed = PriceFeedService(
+        source,
+        max_age=timedelta(seconds=django_settings.PRICE_MAX_AGE_SECONDS),
+        history=DatabasePriceHistory(chain, source.name),
+    )
+    return _Prices(
+        schedule=WallClockSchedule(interval),
+        feed=feed,
+        universe=priced_universe(chain, source.symbols_available()),
+        bar_seconds=interval,
+        warm_until=timezone.now(),
+        label="LIVE",
+    )
+
+
+def _recorded_prices(session: PaperTradingSession, chain: Chain, strategy: Strategy) -> _Prices:
+    schedule, source, bar_seconds = _schedule_and_source(session, strategy)
+    return _Prices(
+        schedule=schedule,
+        feed=PriceFeedService(source, max_age=timedelta(seconds=bar_seconds)),
+        universe=priced_universe(chain, source.symbols_available()),
+        bar_seconds=bar_seconds,
+        # History up to the last tick already made, or up to just before the first tick to make.
+        warm_until=schedule.resume_after or schedule.timeline[0] - timedelta(seconds=1),
+        label="REPLAY" if source.name == "replay" else source.name.upper(),
+    )
+
+
 def _schedule_and_source(
     session: PaperTradingSession, strategy: Strategy
 ) -> tuple[ReplaySchedule, ReplaySource | SyntheticSource, int]:
@@ -180,8 +261,13 @@ def _schedule_and_source(
         timeline = source.timeline(SYNTHETIC_TICKS + strategy.warmup_bars)
         bar_seconds = session.tick_interval_seconds
     else:
-        source = ReplaySource(interval=session.bar_interval)
-        timeline = source.timeline()
+        folder = Path(session.data_dir) if session.data_dir else DEFAULT_DATA_DIR
+        source = ReplaySource(data_dir=folder, interval=session.bar_interval)
+        timeline = source.timeline(session.period_start, session.period_end)
+        if not timeline:
+            raise ReplayExhaustedError(
+                f"no recorded {session.bar_interval} prices in {folder} for that period"
+            )
         bar_seconds = source.interval_seconds
     # Start once the strategy has enough history, so the first ticks are not spent blind.
     timeline = timeline[strategy.warmup_bars :]
@@ -206,17 +292,20 @@ def build_loop(
     account = session.account
     chain: Chain = get_chain(session.chain_id)
     strategy = strategy_for(session)
-    schedule, source, bar_seconds = _schedule_and_source(session, strategy)
-    universe = priced_universe(chain, source.symbols_available())
+    if session.price_source == PaperTradingSession.PriceSource.LIVE:
+        prices = _live_prices(session, chain)
+    else:
+        prices = _recorded_prices(session, chain, strategy)
+    universe = prices.universe
     skipped = [t.symbol for t in chain.tradable_tokens if t not in universe]
     if skipped:
-        log.info("[PRICE] no recorded prices for %s: not traded in this run", ", ".join(skipped))
-    feed = PriceFeedService(source, max_age=timedelta(seconds=bar_seconds))
+        log.info("[PRICE] no prices for %s: not traded in this run", ", ".join(skipped))
+    bar_seconds = prices.bar_seconds
     analyzer = MarketAnalyzer(
         chain=chain,
-        feed=feed,
+        feed=prices.feed,
         strategy=strategy,
-        simulator=DexSimulator(chain, seed=session.seed),
+        simulator=DexSimulator(chain, seed=session.seed, gas_model=_gas_model(session, chain)),
         portfolio=load_portfolio(account),
         config=trading_config(account),
         ids=IdFactory(session.session_id),
@@ -226,19 +315,28 @@ def build_loop(
         closed_trade_pnls=load_closed_trade_pnls(session),
         universe=universe,
     )
-    # History up to the last tick already made, or up to just before the first tick to make.
-    warm_until = schedule.resume_after or schedule.timeline[0] - timedelta(seconds=1)
-    analyzer.warm_up(warm_until)
-    label = "REPLAY" if source.name == "replay" else source.name.upper()
+    analyzer.warm_up(prices.warm_until)
     return BotLoop(
         analyzer,
-        schedule,
-        [DjangoStore(session, chain), LogSink(log, label)],
+        prices.schedule,
+        [DjangoStore(session, chain), LogSink(log, prices.label)],
         stop,
         config_source=lambda: trading_config(account),
         max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
         max_ticks=max_ticks,
     )
+
+
+def _gas_model(session: PaperTradingSession, chain: Chain) -> GasModel:
+    """Live sessions read fees from the chain when `RPC_URL_<chain id>` is set.
+
+    Replays and synthetic runs keep the modelled fees: today's gas on last year's prices would
+    mix two moments, and replays must stay repeatable.
+    """
+    url = rpc_url_for(chain.chain_id, os.environ)
+    if url and session.price_source == PaperTradingSession.PriceSource.LIVE:
+        return GasModel(chain, seed=session.seed, live=JsonRpcGasOracle(url, chain).figures)
+    return GasModel(chain, seed=session.seed)
 
 
 _END_STATUS = {

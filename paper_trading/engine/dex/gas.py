@@ -4,12 +4,16 @@ The modelled base fee is stateless: for any moment it replays the EIP-1559 updat
 64 blocks before it from the chain profile's base fee, drawing each block's gas used from a
 generator seeded by (seed, chain, block). A live run, a replay and a restarted process therefore
 agree on every figure, and no state has to be stored. Live figures from an RPC node replace the
-model through `LiveGasFigures`.
+model through `LiveGasFigures`, either fixed (`overrides`) or read on every bill from a provider
+(`live`, e.g. `JsonRpcGasOracle.figures`); a provider that cannot reach its node makes the bill
+fall back to the model, marked source "default", instead of failing the trade.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,6 +38,12 @@ APPROVE_TX_FASTLZ_SIZE = 90
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+log = logging.getLogger(__name__)
+
+
+class GasFiguresUnavailableError(Exception):
+    """A live gas provider could not produce figures; the model stands in (rpc.RpcError)."""
+
 
 @dataclass(frozen=True)
 class LiveGasFigures:
@@ -46,6 +56,10 @@ class LiveGasFigures:
     base_fee_gwei: Decimal
     priority_fee_gwei: Decimal
     l1_fee_native: Decimal | None = None
+
+
+#: Called on every bill: live figures, or None for the model; may raise GasFiguresUnavailableError.
+LiveGasProvider = Callable[[], LiveGasFigures | None]
 
 
 def next_base_fee(base_fee_wei: int, gas_used: int, gas_limit: int) -> int:
@@ -74,14 +88,39 @@ def _wei(gwei: Decimal) -> int:
 
 
 class GasModel:
-    """Gas costs for one chain, modelled from its profile or taken from live figures."""
+    """Gas costs for one chain, modelled from its profile or taken from live figures.
+
+    `overrides` fixes the live figures; `live` is asked for them on every bill. Without either
+    the model is stateless and deterministic.
+    """
 
     def __init__(
-        self, chain: Chain, seed: int = 0, overrides: LiveGasFigures | None = None
+        self,
+        chain: Chain,
+        seed: int = 0,
+        overrides: LiveGasFigures | None = None,
+        live: LiveGasProvider | None = None,
     ) -> None:
+        if overrides is not None and live is not None:
+            raise ValueError("give the gas model fixed overrides or a live provider, not both")
         self.chain = chain
         self.seed = seed
         self.overrides = overrides
+        self.live = live
+
+    def live_figures(self) -> LiveGasFigures | None:
+        """Figures to bill with instead of the model, or None when the model applies."""
+        if self.overrides is not None:
+            return self.overrides
+        if self.live is None:
+            return None
+        try:
+            return self.live()
+        except GasFiguresUnavailableError as exc:
+            log.warning(
+                "live gas figures unavailable on %s, using the model: %s", self.chain.name, exc
+            )
+            return None
 
     def block_number(self, now: datetime) -> int:
         """Model block height: whole block times since the epoch."""
@@ -111,7 +150,7 @@ class GasModel:
     ) -> GasCost:
         """The bill for `gas_units` of execution; `tx_fastlz_size` defaults to a swap's size."""
         profile = self.chain.gas
-        live = self.overrides
+        live = self.live_figures()
         if live is None:
             base_wei = self.modelled_base_fee_wei(now)
             tip_wei = _wei(profile.priority_fee_gwei)

@@ -47,12 +47,25 @@ class PriceSource(Protocol):
         ...
 
 
-class PriceFeedService:
-    """Bulk prices with a staleness limit: an old price is reported unavailable, never used."""
+class PriceHistory(Protocol):
+    def history(self, symbol: str, until: datetime, limit: int) -> list[tuple[datetime, Decimal]]:
+        """Up to `limit` recorded prices at or before `until`, oldest first."""
+        ...
 
-    def __init__(self, source: PriceSource, max_age: timedelta) -> None:
+
+class PriceFeedService:
+    """Bulk prices with a staleness limit: an old price is reported unavailable, never used.
+
+    History for warming up strategies comes from the source itself (a replay has it) or from
+    `history` (live prices: what the app recorded earlier).
+    """
+
+    def __init__(
+        self, source: PriceSource, max_age: timedelta, history: PriceHistory | None = None
+    ) -> None:
         self.source = source
         self.max_age = max_age
+        self._history = history or source
 
     @property
     def source_name(self) -> str:
@@ -77,7 +90,7 @@ class PriceFeedService:
         return PriceSnapshot(snapshot.timestamp, snapshot.source, fresh, unavailable)
 
     def history(self, symbol: str, until: datetime, limit: int) -> list[tuple[datetime, Decimal]]:
-        return self.source.history(symbol, until, limit)
+        return self._history.history(symbol, until, limit)
 
 
 def _human(delta: timedelta) -> str:

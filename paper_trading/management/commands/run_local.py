@@ -25,10 +25,12 @@ from paper_trading.services.bot import (
     ReplayExhaustedError,
     build_loop,
     finish_session,
+    resumable_price_source,
     session_summary,
     start_session,
 )
 from paper_trading.services.demo import DEMO_ACCOUNT, ensure_demo_user, get_or_create_account
+from paper_trading.services.prices import choose_price_source
 
 
 class Command(BaseCommand):
@@ -40,6 +42,9 @@ class Command(BaseCommand):
             "--speed", default="7200", help="replay clock multiplier (7200: two hours per second)"
         )
         parser.add_argument("--intel", type=int, default=5)
+        parser.add_argument(
+            "--prices", default="auto", choices=["auto", "live", "replay"], help="price source"
+        )
         parser.add_argument("--chain", default="base")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -88,14 +93,17 @@ class Command(BaseCommand):
         else:
             w(f"  Sign in as '{username}'; the password is in {credentials}")
             w("  (or set a new one: .venv/bin/python manage.py changepassword demo)")
-        w("  Prices: REPLAY of recorded real market prices, not live; the clock is simulated.")
         w("  Ctrl+C stops the bot after its current tick, then the server.")
         w("")
 
     def _run_bot(self, account: Any, options: dict[str, Any], stop: threading.Event) -> None:
+        choice = choose_price_source(resumable_price_source(account) or options["prices"])
+        self.stdout.write(choice.note or f"Prices: {choice.source.upper()}")
         bot_settings = BotSettings(
             intel_level=options["intel"],
             chain_id=get_chain(options["chain"]).chain_id,
+            prices=choice.source,
+            price_note=choice.note,
             speed=Decimal(options["speed"]),
             session_name="make run",
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any
@@ -22,10 +24,12 @@ from paper_trading.services.bot import (
     ReplayExhaustedError,
     build_loop,
     finish_session,
+    resumable_price_source,
     session_summary,
     start_session,
 )
 from paper_trading.services.demo import DEMO_ACCOUNT, DEMO_USERNAME, get_or_create_account
+from paper_trading.services.prices import choose_price_source
 
 
 def parse_speed(value: str) -> Decimal | None:
@@ -50,16 +54,25 @@ class Command(BaseCommand):
         parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
         parser.add_argument(
             "--prices",
-            choices=["replay", "synthetic"],
-            default="replay",
-            help="replay: recorded real prices; synthetic: random walk for tests only",
+            choices=["auto", "live", "replay", "synthetic"],
+            default="auto",
+            help="auto: live when CoinGecko answers at start, else replay (decided once per "
+            "session); live: CoinGecko; replay: recorded real prices; synthetic: tests only",
         )
-        parser.add_argument("--bar", default="1h", choices=["1h", "15m"], help="replay candles")
+        parser.add_argument("--bar", default="1h", help="replay candle interval (1h, 15m, ...)")
+        parser.add_argument(
+            "--data", default="", help="replay: folder of candle files (default: shipped data)"
+        )
+        parser.add_argument("--from", dest="period_start", type=_utc, help="replay from (UTC)")
+        parser.add_argument("--to", dest="period_end", type=_utc, help="replay until (UTC)")
         parser.add_argument(
             "--speed", default="max", help="replay clock multiplier (3600 = 1 h per s) or max"
         )
         parser.add_argument(
-            "--tick-interval", type=int, default=3600, help="synthetic: seconds between ticks"
+            "--tick-interval",
+            type=int,
+            default=None,
+            help="live: seconds between ticks (default 30); synthetic: simulated seconds (3600)",
         )
         parser.add_argument("--session-name", default="")
         parser.add_argument("--runtime-minutes", type=float, default=None)
@@ -72,13 +85,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        account = self._account(options["account"], options["user"])
+        requested = options["prices"]
+        if requested == "auto":
+            # An interrupted session resumes on its own prices; otherwise decide now, once.
+            requested = resumable_price_source(account) or requested
+        choice = choose_price_source(requested)
         try:
             chain = get_chain(options["chain"])
             settings = BotSettings(
                 intel_level=options["intel"],
                 chain_id=chain.chain_id,
-                prices=options["prices"],
+                prices=choice.source,
+                price_note=choice.note,
                 bar_interval=options["bar"],
+                data_dir=options["data"],
+                period_start=options["period_start"],
+                period_end=options["period_end"],
                 tick_interval_seconds=options["tick_interval"],
                 speed=parse_speed(options["speed"]),
                 session_name=options["session_name"],
@@ -86,7 +109,6 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        account = self._account(options["account"], options["user"])
         try:
             session = start_session(account, settings, resume=not options["new_session"])
         except BotAlreadyRunningError as exc:
@@ -98,6 +120,8 @@ class Command(BaseCommand):
             f"prices {session.price_source.upper()}"
             + (f" (from tick {session.total_ticks})" if resumed else "")
         )
+        if session.price_source_note:
+            self.stdout.write(session.price_source_note)
         if session.price_source == "replay":
             self.stdout.write(
                 "REPLAY: recorded real market prices, not live; the clock is simulated."
@@ -157,3 +181,12 @@ class Command(BaseCommand):
 def _configure_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity >= 1 else logging.WARNING
     logging.getLogger("paper_trading").setLevel(level)
+
+
+def _utc(value: str) -> datetime:
+    """An ISO date or time, read as UTC unless it says otherwise."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
