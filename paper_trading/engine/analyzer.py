@@ -41,7 +41,12 @@ from paper_trading.engine.executor import Execution, TradeExecutor, TradeRequest
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.metrics import EquityCurve
 from paper_trading.engine.portfolio import Portfolio, Position
-from paper_trading.engine.prices.feed import PriceFeedService, PriceSnapshot, PriceUnavailableError
+from paper_trading.engine.prices.feed import (
+    PriceFeedService,
+    PriceSnapshot,
+    PriceUnavailableError,
+    feed_problem,
+)
 from paper_trading.engine.risk import RiskState, exit_reason, tripped_breakers
 from paper_trading.engine.strategies.base import Action, Decision, MarketView, Strategy
 from paper_trading.engine.strategies.indicators import volatility
@@ -112,7 +117,7 @@ class MarketAnalyzer:
         try:
             snapshot = self.feed.get_prices(self._price_symbols(), now)
         except PriceUnavailableError as exc:
-            tick.feed_problem(f"price feed unavailable: {exc}")
+            tick.feed_problem(feed_problem(exc))
             return tick.finish()
         tick.events.append(
             PricesObserved(

@@ -66,12 +66,12 @@ class SourceChoice:
 def choose_price_source(requested: str) -> SourceChoice:
     """Resolve `auto` once, at session start: live if CoinGecko answers now, else replay."""
     if requested != "auto":
-        return SourceChoice(requested, "")
+        return SourceChoice(requested, f"{requested.upper()}: prices chosen on the command line")
     source = live_source()
     try:
         snapshot = source.fetch(source.symbols_available(), datetime.now(UTC))
     except PriceUnavailableError as exc:
-        reason = str(exc)
+        reason = str(exc.__cause__ or exc).removeprefix("price feed unavailable: ")
     else:
         if snapshot.prices:
             return SourceChoice(LIVE, "LIVE: prices from CoinGecko")

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.fakes.coingecko import FakeCoinGecko, fake_coingecko  # noqa: F401
+from tests.paper_trading.live_support import price_all
+
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
 
@@ -95,13 +98,16 @@ def test_run_local_serves_the_admin_and_runs_a_bot(env: dict[str, str]) -> None:
     )
     assert product.stdout is not None
     password = ""
+    said_replay = False
     for line in product.stdout:
+        said_replay = said_replay or "REPLAY: live prices are unavailable" in line
         match = re.search(r"Sign in as 'demo' with password: (\S+)", line)
         if match:
             password = match.group(1)
         if "Ctrl+C stops" in line:
             break
     assert password, "the demo password was not printed"
+    assert said_replay, "make run did not say it fell back to replay"
     assert Path(env["DEMO_CREDENTIALS_FILE"]).read_text().endswith(f"password: {password}\n")
 
     trades = "SELECT COUNT(*) FROM paper_trading_papertrade"
@@ -136,3 +142,66 @@ def test_run_local_serves_the_admin_and_runs_a_bot(env: dict[str, str]) -> None:
     assert "Stopped the web server and the bot." in rest
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the web server is still running"
+
+
+def test_live_bot_pauses_when_coingecko_stops_and_resumes(
+    env: dict[str, str],
+    fake_coingecko: FakeCoinGecko,  # noqa: F811
+) -> None:
+    price_all(fake_coingecko)
+    env = {
+        **env,
+        "COINGECKO_API_URL": fake_coingecko.url,
+        "COINGECKO_TIMEOUT_SECONDS": "0.5",
+        "PRICE_CACHE_TTL_SECONDS": "0",
+        "PRICE_BACKOFF_BASE_SECONDS": "0.1",
+        "PRICE_BACKOFF_MAX_SECONDS": "0.2",
+    }
+    bot = subprocess.Popen(
+        [
+            sys.executable,
+            MANAGE,
+            "run_paper_bot",
+            "--prices",
+            "live",
+            "--tick-interval",
+            "1",
+            "--intel",
+            "10",
+            "-v0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    session = (
+        "SELECT status || '|' || status_reason || '|' || total_ticks FROM "
+        "paper_trading_papertradingsession"
+    )
+
+    def state() -> list[str]:
+        with sqlite3.connect(_db(env), timeout=30) as conn:
+            row = conn.execute(session).fetchone()
+        return str(row[0]).split("|") if row else ["", "", "0"]
+
+    _wait(lambda: int(state()[2]) >= 2)
+    assert state()[0] == "RUNNING"
+    fake_coingecko.down()
+    _wait(lambda: state()[0] == "PAUSED")
+    assert "cannot reach CoinGecko" in state()[1]
+    fake_coingecko.up()
+    _wait(lambda: state()[0] == "RUNNING")
+    paused_ticks = int(state()[2])
+    _wait(lambda: int(state()[2]) >= paused_ticks + 2)
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 0, err
+    assert "prices LIVE" in out
+    observed = "SELECT COUNT(*) FROM paper_trading_pricehistory WHERE source = 'coingecko'"
+    assert _count(env, observed) > 0
+    blocked = (
+        "SELECT COUNT(*) FROM paper_trading_paperaithoughtlog WHERE decision_type = 'BLOCKED' "
+        "AND reasoning LIKE 'price feed unavailable: cannot reach CoinGecko%'"
+    )
+    assert _count(env, blocked) >= 1

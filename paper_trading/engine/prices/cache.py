@@ -20,7 +20,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from paper_trading.engine.prices.feed import PriceQuote, PriceSnapshot, PriceUnavailableError
+from paper_trading.engine.prices.feed import (
+    PriceQuote,
+    PriceSnapshot,
+    PriceUnavailableError,
+    feed_problem,
+)
 
 logger = logging.getLogger("paper_trading.prices")
 
@@ -218,12 +223,14 @@ class CachedPriceSource:
         previous = self.store.get_many([key]).get(key) or {"attempt": 0}
         attempt = int(previous.get("attempt", 0)) + 1
         retry_after = getattr(error, "retry_after_seconds", None)
-        delay = min(self.max_backoff, self.base_backoff * 2 ** (attempt - 1))
+        # The exponent is bounded: after ~1000 failures 2**attempt no longer fits in a float.
+        delay = min(self.max_backoff, self.base_backoff * 2 ** min(attempt - 1, 64))
         delay *= self.rng.uniform(0.5, 1.5)  # jitter: bots on many machines do not retry in step
         if retry_after:
             delay = max(delay, float(retry_after))
-        reason = f"price feed unavailable: {error}"
+        reason = feed_problem(error)
         state = {"until": self.clock() + delay, "attempt": attempt, "reason": reason}
-        self.store.set_many({key: state}, timeout=self.max_backoff * 2)
+        # Kept past its end (so the attempt count survives) even when Retry-After is long.
+        self.store.set_many({key: state}, timeout=max(self.max_backoff, delay) * 2)
         logger.warning("[PRICE] %s; next try in %.0f s", reason, delay)
         return PriceFeedBackoffError(reason, delay)

@@ -34,6 +34,12 @@ class PriceUnavailableError(Exception):
     """The source could not produce prices at all; the message says why, for people."""
 
 
+def feed_problem(error: Exception) -> str:
+    """The one wording of a feed outage: "price feed unavailable: <why>"."""
+    text = str(error)
+    return text if text.startswith("price feed") else f"price feed unavailable: {text}"
+
+
 class PriceSource(Protocol):
     #: "replay", "synthetic", "coingecko", ...
     name: str

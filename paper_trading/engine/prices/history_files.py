@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,9 +34,9 @@ def write_candles(
     step = interval_to_seconds(interval)
     bars: dict[datetime, Decimal] = {}
     for moment, price in points:
-        epoch = int(moment.timestamp())
+        epoch = math.ceil(moment.timestamp())  # 13:00:00.250 is not known at 13:00
         close = -(-epoch // step) * step  # round up to the boundary
-        opened = datetime.fromtimestamp(close, tz=moment.tzinfo) - timedelta(seconds=step)
+        opened = datetime.fromtimestamp(close - step, tz=UTC)  # the file's stamps are UTC
         bars[opened] = price
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{price_symbol}_USDT-{interval}.csv.gz"

@@ -30,7 +30,7 @@ from paper_trading.services.bot import (
     start_session,
 )
 from paper_trading.services.demo import DEMO_ACCOUNT, ensure_demo_user, get_or_create_account
-from paper_trading.services.prices import choose_price_source
+from paper_trading.services.prices import SourceChoice, choose_price_source
 
 
 class Command(BaseCommand):
@@ -71,9 +71,10 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        choice = choose_price_source(resumable_price_source(account) or options["prices"])
         try:
-            self._banner(url, user.username, password, credentials)
-            self._run_bot(account, options, stop)
+            self._banner(url, user.username, password, credentials, choice.note)
+            self._run_bot(account, options, stop, choice)
             if not stop.is_set():
                 self.stdout.write("The replay has ended. The web server keeps running: Ctrl+C.")
                 stop.wait()
@@ -82,7 +83,9 @@ class Command(BaseCommand):
             server.wait(timeout=10)
             self.stdout.write("Stopped the web server and the bot.")
 
-    def _banner(self, url: str, username: str, password: str | None, credentials: Path) -> None:
+    def _banner(
+        self, url: str, username: str, password: str | None, credentials: Path, prices: str
+    ) -> None:
         w = self.stdout.write
         w("")
         w("dexpaper is running on this machine (no services needed).")
@@ -93,12 +96,17 @@ class Command(BaseCommand):
         else:
             w(f"  Sign in as '{username}'; the password is in {credentials}")
             w("  (or set a new one: .venv/bin/python manage.py changepassword demo)")
+        w(f"  {prices}")
         w("  Ctrl+C stops the bot after its current tick, then the server.")
         w("")
 
-    def _run_bot(self, account: Any, options: dict[str, Any], stop: threading.Event) -> None:
-        choice = choose_price_source(resumable_price_source(account) or options["prices"])
-        self.stdout.write(choice.note or f"Prices: {choice.source.upper()}")
+    def _run_bot(
+        self,
+        account: Any,
+        options: dict[str, Any],
+        stop: threading.Event,
+        choice: SourceChoice,
+    ) -> None:
         bot_settings = BotSettings(
             intel_level=options["intel"],
             chain_id=get_chain(options["chain"]).chain_id,
