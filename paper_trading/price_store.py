@@ -17,9 +17,11 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 
+from paper_trading.engine.prices.feed import PriceUnavailableError
 
-class PriceLockTimeoutError(TimeoutError):
-    pass
+
+class PriceLockTimeoutError(PriceUnavailableError):
+    """Another bot held the fetch lock too long: no prices this tick, said as such."""
 
 
 class DjangoSharedStore:
