@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from Crypto.Hash import keccak
+from eth_hash.auto import keccak
 
 from paper_trading.engine.chains import ARBITRUM, BASE, ETHEREUM
 from paper_trading.engine.dex.gas import GasModel, LiveGasFigures
@@ -97,7 +97,7 @@ def test_arbitrum_ignores_the_tip(node: FakeNode) -> None:
 
 
 def test_selector_is_keccak_of_the_signature() -> None:
-    digest = keccak.new(digest_bits=256, data=b"getL1Fee(bytes)").digest()
+    digest = keccak(b"getL1Fee(bytes)")
     assert digest[:4] == GET_L1_FEE_SELECTOR == bytes.fromhex("49948e0e")
 
 
