@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "paper_trading",
 ]
 
@@ -129,6 +132,54 @@ LIVE_TICK_INTERVAL_SECONDS = int(os.environ.get("LIVE_TICK_INTERVAL_SECONDS", "3
 DEMO_CREDENTIALS_FILE = Path(
     os.environ.get("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials"))
 )
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "paper_trading.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "paper_trading.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
+        "write": os.environ.get("THROTTLE_WRITE", "120/min"),
+    },
+}
+if _env_bool("API_BROWSABLE", DEBUG):
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "dexpaper API",
+    "DESCRIPTION": (
+        "Paper trading for DEX bots. Every endpoint is scoped to the signed-in user's own "
+        'accounts; errors share one shape: {"error": {"code", "message", "fields"}}.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TradeStatusEnum": "paper_trading.models.PaperTrade.Status",
+        "SessionStatusEnum": "paper_trading.models.PaperTradingSession.Status",
+        "DecisionTypeEnum": "paper_trading.models.PaperAIThoughtLog.DecisionType",
+    },
+}
+
+#: Sign-In with Ethereum: the domain a message must name (default: the request's host),
+#: the chain ids accepted, and how long a nonce lives.
+SIWE_DOMAIN = os.environ.get("SIWE_DOMAIN", "")
+SIWE_NONCE_TTL_SECONDS = int(os.environ.get("SIWE_NONCE_TTL_SECONDS", "300"))
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING: dict[str, Any] = {

@@ -415,3 +415,54 @@ class PriceHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_symbol} {self.price_usd} @ {self.timestamp}"
+
+
+class ApiToken(models.Model):
+    """A personal token for scripts; only its hash is stored, the key is shown once."""
+
+    token_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    #: The first characters of the key, so a user can tell tokens apart.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+
+class SiweNonce(models.Model):
+    """A Sign-In with Ethereum nonce: issued by the server, good once, for a few minutes."""
+
+    nonce = models.CharField(max_length=64, primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.nonce
+
+
+class WalletIdentity(models.Model):
+    """The Ethereum address a user signs in with."""
+
+    address = models.CharField(max_length=42, unique=True, help_text="EIP-55 checksummed")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wallet"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_chain_id = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "wallet identities"
+
+    def __str__(self) -> str:
+        return self.address

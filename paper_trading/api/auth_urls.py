@@ -1,0 +1,7 @@
+"""Sign-in routes: SIWE, username/password, API tokens."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
