@@ -14,9 +14,7 @@ def user_accounts(user: User) -> list[PaperTradingAccount]:
     return list(PaperTradingAccount.objects.filter(user=user).order_by("created_at"))
 
 
-def account_for(
-    user: AbstractBaseUser | AnonymousUser, account_id: str | None
-) -> PaperTradingAccount:
+def account_for(user: User, account_id: str | None) -> PaperTradingAccount:
     """The named account if it is the user's; without a name, the user's first active one.
 
     Someone else's account is indistinguishable from a missing one (404), so ids leak nothing.
