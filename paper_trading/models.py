@@ -130,6 +130,9 @@ class PaperTradingSession(models.Model):
     failed_trades = models.PositiveIntegerField(default=0)
     total_thoughts = models.PositiveIntegerField(default=0)
     tripped_breakers = models.JSONField(default=list, blank=True)
+    #: Set by a stop request (API, another process); the bot stops after its current tick.
+    stop_requested = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=200, blank=True)
     #: The engine's run counters (daily limits, failure streak), saved with every tick.
     engine_state = models.JSONField(default=dict, blank=True)
 

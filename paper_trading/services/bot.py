@@ -355,7 +355,10 @@ def finish_session(
     account = session.account
     account.refresh_from_db()
     session.status = _END_STATUS[outcome.reason] if outcome else Status.FAILED
-    session.status_reason = error or (outcome.reason.value if outcome else "")
+    reason = outcome.reason.value if outcome else ""
+    if outcome and session.stop_requested:
+        reason = f"stopped on request: {session.stop_reason or 'no reason given'}"
+    session.status_reason = error or reason
     session.ended_at = timezone.now()
     session.ending_value_usd = account.initial_balance_usd + account.total_pnl_usd
     session.save(update_fields=["status", "status_reason", "ended_at", "ending_value_usd"])

@@ -1,0 +1,127 @@
+"""Series and breakdowns for charts and exports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from paper_trading.engine import money
+from paper_trading.models import PaperTrade, PaperTradingAccount
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    at: datetime
+    value_usd: Decimal
+    drawdown_percent: Decimal
+
+
+def equity_curve(account: PaperTradingAccount) -> list[EquityPoint]:
+    """Portfolio value at each metrics snapshot, with the drawdown from the running peak."""
+    points: list[EquityPoint] = []
+    peak = ZERO
+    for at, value in account.metrics.order_by("computed_at").values_list(
+        "computed_at", "portfolio_value_usd"
+    ):
+        peak = max(peak, value)
+        drawdown = money.ratio((peak - value) / peak * 100) if peak else ZERO
+        points.append(EquityPoint(at, value, drawdown))
+    return points
+
+
+@dataclass
+class TokenResult:
+    token: str
+    trades: int = 0
+    reverted: int = 0
+    realized_pnl_usd: Decimal = ZERO
+    net_pnl_usd: Decimal = ZERO
+    fees_usd: Decimal = ZERO
+    gas_usd: Decimal = ZERO
+    volume_usd: Decimal = ZERO
+    #: Closing trades (executed sells) and how many of them had a positive net P&L.
+    closes: int = 0
+    wins: int = 0
+
+
+def per_token(account: PaperTradingAccount) -> list[TokenResult]:
+    results: dict[str, TokenResult] = defaultdict(lambda: TokenResult(""))
+    rows = PaperTrade.objects.filter(account=account).values_list(
+        "token_symbol",
+        "status",
+        "side",
+        "realized_pnl_usd",
+        "net_pnl_usd",
+        "swap_fee_usd",
+        "gas_cost_usd",
+        "amount_in_usd",
+    )
+    for symbol, status, side, realized, net, fee, gas, volume in rows:
+        r = results[symbol]
+        r.token = symbol
+        r.trades += 1
+        r.gas_usd += gas
+        if status == PaperTrade.Status.REVERTED:
+            r.reverted += 1
+            continue
+        r.realized_pnl_usd += realized
+        r.fees_usd += fee
+        r.volume_usd += volume
+        if side == PaperTrade.Side.SELL:
+            r.closes += 1
+            r.wins += net > 0
+    for r in results.values():
+        # The ledger's definition: price P&L less every swap fee and every gas bill.
+        r.net_pnl_usd = r.realized_pnl_usd - r.fees_usd - r.gas_usd
+    return sorted(results.values(), key=lambda r: r.token)
+
+
+EXPORT_COLUMNS = [
+    "trade_id",
+    "created_at",
+    "session_id",
+    "chain_id",
+    "token_symbol",
+    "side",
+    "status",
+    "reason",
+    "token_in",
+    "token_out",
+    "amount_in",
+    "amount_out",
+    "amount_in_usd",
+    "amount_out_usd",
+    "mid_price_usd",
+    "execution_price_usd",
+    "pool_kind",
+    "fee_pips",
+    "swap_fee_usd",
+    "swap_fee_bps",
+    "price_impact_bps",
+    "slippage_bps",
+    "slippage_tolerance_bps",
+    "min_amount_out",
+    "gas_units",
+    "gas_price_gwei",
+    "gas_cost_native",
+    "l1_fee_native",
+    "approval_gas_usd",
+    "gas_cost_usd",
+    "gas_source",
+    "realized_pnl_usd",
+    "net_pnl_usd",
+    "revert_reason",
+    "decision_id",
+]
+
+
+def export_rows(account: PaperTradingAccount) -> Iterator[list[object]]:
+    yield list(EXPORT_COLUMNS)
+    queryset = PaperTrade.objects.filter(account=account).order_by("created_at", "trade_id")
+    for row in queryset.values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000):
+        yield list(row)
