@@ -147,3 +147,30 @@ class PaperStrategyConfigurationAdmin(admin.ModelAdmin[PaperStrategyConfiguratio
 class PriceHistoryAdmin(admin.ModelAdmin[PriceHistory]):
     list_display = ("timestamp", "token_symbol", "chain_id", "source", "price_usd")
     list_filter = ("source", "chain_id", "token_symbol")
+
+
+# Sign-in records. Keys are stored only as hashes; nonces and wallets are written by sign-in.
+from paper_trading.models import ApiToken, SiweNonce, WalletIdentity  # noqa: E402
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("token_id", "prefix", "key_hash", "created_at", "last_used_at")
+    raw_id_fields = ("user",)
+
+
+@admin.register(WalletIdentity)
+class WalletIdentityAdmin(admin.ModelAdmin[WalletIdentity]):
+    list_display = ("address", "user", "last_login_chain_id", "created_at")
+    search_fields = ("address", "user__username")
+    readonly_fields = ("address", "created_at", "last_login_chain_id")
+    raw_id_fields = ("user",)
+
+
+@admin.register(SiweNonce)
+class SiweNonceAdmin(admin.ModelAdmin[SiweNonce]):
+    list_display = ("nonce", "created_at", "expires_at", "used_at")
+    readonly_fields = ("nonce", "created_at", "expires_at", "used_at")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from paper_trading.api import views
 
@@ -29,4 +29,6 @@ urlpatterns = [
     path("bot/status/", views.BotStatusView.as_view(), name="api-bot-status"),
     path("analytics/data/", views.AnalyticsDataView.as_view(), name="api-analytics"),
     path("analytics/export/", views.AnalyticsExportView.as_view(), name="api-export"),
+    # Anything else under the API is a JSON 404 in the error shape, not an HTML page.
+    re_path(r"^.*$", views.not_found, name="api-not-found"),
 ]

@@ -14,7 +14,9 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, renderers, serializers, status
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -507,3 +509,10 @@ class AnalyticsExportView(APIView):
             f'attachment; filename="trades-{account.name}-{stamp}.csv"'.replace(" ", "_")
         )
         return response
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+def not_found(request: Request) -> Response:
+    raise exceptions.NotFound(f"no API endpoint at {request.path}")

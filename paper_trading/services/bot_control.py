@@ -112,10 +112,10 @@ def stop_bot(account: PaperTradingAccount, reason: str) -> PaperTradingSession:
     return session
 
 
-def wait_for(session_id: uuid.UUID, timeout: float) -> bool:
+def wait_for(session_id: uuid.UUID | str, timeout: float) -> bool:
     """Wait for an in-process bot to finish; True if it has."""
     with _lock:
-        running = _running.get(session_id)
+        running = _running.get(uuid.UUID(str(session_id)))
     if running is None:
         return True
     running.thread.join(timeout)
