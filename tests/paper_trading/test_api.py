@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from paper_trading.models import (
@@ -91,7 +90,7 @@ def bob() -> APIClient:
     return client
 
 
-def _error(response: Response, status: int, code: str | None = None) -> dict[str, Any]:
+def _error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.content
     body: dict[str, Any] = response.json()["error"]
     assert set(body) == {"code", "message", "fields"}
@@ -221,7 +220,7 @@ def test_analytics_and_export(alice: APIClient, alice_account: PaperTradingAccou
     response = alice.get(API + "analytics/export/", HTTP_ACCEPT="text/csv")
     assert response["Content-Type"] == "text/csv"
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(_streamed(response))))
     header, body = rows[0], rows[1:]
     for column in ("swap_fee_usd", "price_impact_bps", "gas_cost_usd", "l1_fee_native", "status"):
         assert column in header
@@ -374,13 +373,17 @@ def test_isolation_sweep(
     assert bob.get(API + "trades/").json()["results"] == []
     assert bob.get(API + "ai-thoughts/").json() == []
     export = bob.get(API + "analytics/export/")
-    assert len(b"".join(export.streaming_content).decode().strip().splitlines()) == 1
+    assert len(_streamed(export).strip().splitlines()) == 1
     alice_trade = PaperTrade.objects.filter(account=alice_account).first()
     assert alice_trade is not None
     assert str(alice_trade.trade_id) not in bob.get(API + "trades/").content.decode()
     # Her configuration is untouched and her account still reconciles.
     config = alice.get(API + "configuration/").json()
     assert config["stop_loss_percent"] != "1.00"
+
+
+def _streamed(response: Any) -> str:
+    return b"".join(response.streaming_content).decode()
 
 
 def test_a_user_without_accounts_is_told_to_create_one() -> None:
