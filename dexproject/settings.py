@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files (the dashboard's, the API docs') from this process: no CDN, no nginx.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +70,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "dexproject.wsgi.application"
+ASGI_APPLICATION = "dexproject.asgi.application"
 
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.parse(
@@ -84,8 +88,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests get a file too: an in-memory database fails with "table is locked" as soon as a
     # bot thread writes while a request reads, which is exactly what the API tests exercise.
+    # One file per test process, so parallel runs never share (and corrupt) one.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("TEST_DATABASE_FILE", str(BASE_DIR / ".cache" / "test.sqlite3"))
+        "NAME": os.environ.get(
+            "TEST_DATABASE_FILE",
+            str(Path(tempfile.gettempdir()) / f"dexpaper-test-{os.getpid()}.sqlite3"),
+        )
     }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -100,6 +108,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Without collectstatic (development, `make run`), serve straight from the apps' folders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 #: Set to use Redis for the shared price cache and its lock (and, later, channels and Celery).
@@ -121,6 +132,38 @@ CACHES: dict[str, Any] = {
         }
     ),
 }
+# Live updates: one process needs no service (in-memory layer); several need Redis.
+CHANNEL_LAYERS: dict[str, Any] = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "asgi")},
+        }
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+
+# Background bots and periodic jobs: Celery workers when a broker is configured, otherwise
+# threads inside the server process ("embedded"), so one machine needs no service at all.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+BACKGROUND_MODE = "celery" if CELERY_BROKER_URL else "embedded"
+CELERY_TASK_DEFAULT_QUEUE = "paper_trading"
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "") or None
+CELERY_TIMEZONE = "UTC"
+#: Seconds between revaluations of open live positions (design notes: 60 s).
+POSITION_UPDATE_INTERVAL_SECONDS = float(os.environ.get("POSITION_UPDATE_INTERVAL_SECONDS", "60"))
+#: Sessions that ended longer ago than this are deleted by the daily clean-up.
+SESSION_RETENTION_DAYS = int(os.environ.get("SESSION_RETENTION_DAYS", "90"))
+#: A running bot writes a heartbeat this often; one silent for HEARTBEAT_TIMEOUT is dead.
+HEARTBEAT_INTERVAL_SECONDS = float(os.environ.get("HEARTBEAT_INTERVAL_SECONDS", "10"))
+HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("HEARTBEAT_TIMEOUT_SECONDS", "60"))
+#: A dead bot is resumed this many times before its session is marked FAILED.
+MAX_BOT_RESUMES = int(os.environ.get("MAX_BOT_RESUMES", "3"))
+
 #: Seconds a fetched price serves every bot before anyone calls upstream again.
 PRICE_CACHE_TTL_SECONDS = float(os.environ.get("PRICE_CACHE_TTL_SECONDS", "30"))
 #: Upstream calls allowed per minute per machine (CoinGecko's demo tier allows about 30).

@@ -130,6 +130,15 @@ class PaperTradingSession(models.Model):
     failed_trades = models.PositiveIntegerField(default=0)
     total_thoughts = models.PositiveIntegerField(default=0)
     tripped_breakers = models.JSONField(default=list, blank=True)
+
+    class Runner(models.TextChoices):
+        FOREGROUND = "foreground", "run_paper_bot in a terminal"
+        EMBEDDED = "embedded", "a thread of the web server"
+        CELERY = "celery", "a Celery worker"
+
+    runner = models.CharField(max_length=12, choices=Runner.choices, default=Runner.FOREGROUND)
+    #: How often a dead runner's session was picked up again.
+    resume_count = models.PositiveSmallIntegerField(default=0)
     #: Set by a stop request (API, another process); the bot stops after its current tick.
     stop_requested = models.BooleanField(default=False)
     stop_reason = models.CharField(max_length=200, blank=True)
@@ -139,6 +148,14 @@ class PaperTradingSession(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["account", "status"])]
+        constraints = [
+            # At most one bot per account, whatever the number of processes or machines.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status__in=["RUNNING", "PAUSED"]),
+                name="one_active_session_per_account",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or self.session_id} [{self.status}]"

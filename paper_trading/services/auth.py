@@ -80,7 +80,7 @@ def _parse(message: str) -> Any:
             "malformed_message", f"message is longer than {MAX_MESSAGE_LENGTH} characters"
         )
     # Imported here: siwe pulls in web3, about a second of start-up no other route needs.
-    from siwe import SiweMessage  # type: ignore[import-untyped]
+    from siwe import SiweMessage
 
     try:
         return SiweMessage.from_message(message)

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 
 import psutil
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from paper_trading.engine.analyzer import MarketAnalyzer
@@ -23,6 +24,7 @@ from paper_trading.engine.chains import DEFAULT_CHAIN_ID, Chain, Token, get_chai
 from paper_trading.engine.dex.gas import GasModel
 from paper_trading.engine.dex.rpc import JsonRpcGasOracle, rpc_url_for
 from paper_trading.engine.dex.simulator import DexSimulator
+from paper_trading.engine.events import TickResult
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.log_sink import LogSink
 from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
@@ -34,6 +36,7 @@ from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.accounts import trading_config
+from paper_trading.services.heartbeat import Heartbeat
 from paper_trading.services.prices import DatabasePriceHistory, live_source
 from paper_trading.store import (
     DjangoStore,
@@ -47,8 +50,6 @@ logger = logging.getLogger("paper_trading.bot")
 
 #: Synthetic prices start here so every synthetic run with one seed sees the same series.
 SYNTHETIC_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-#: A worker on another machine that has not ticked for this long is presumed dead.
-HEARTBEAT_TIMEOUT = timedelta(minutes=5)
 #: Length of a synthetic run's timeline; `max_ticks` usually ends it sooner.
 SYNTHETIC_TICKS = 200_000
 
@@ -109,14 +110,19 @@ class BotSettings:
 
 
 def worker_alive(session: PaperTradingSession) -> bool:
-    """Whether the process that runs a RUNNING session still exists."""
+    """Whether something is still running an active session.
+
+    Every runner writes a heartbeat every few seconds; one silent for the timeout is dead. On
+    the same machine a vanished process is known dead at once.
+    """
     if session.worker_host == socket.gethostname() and session.worker_pid:
         if session.worker_pid == os.getpid():
             return True
-        return bool(psutil.pid_exists(session.worker_pid))
-    if session.heartbeat_at is None:
-        return timezone.now() - session.started_at < HEARTBEAT_TIMEOUT
-    return timezone.now() - session.heartbeat_at < HEARTBEAT_TIMEOUT
+        if not psutil.pid_exists(session.worker_pid):
+            return False
+    last = session.heartbeat_at or session.started_at
+    timeout = timedelta(seconds=django_settings.HEARTBEAT_TIMEOUT_SECONDS)
+    return timezone.now() - last < timeout
 
 
 def resumable_price_source(account: PaperTradingAccount) -> str | None:
@@ -139,6 +145,9 @@ def start_session(
     any other is closed as FAILED so it is never left RUNNING.
     """
     with transaction.atomic():
+        # Lock the account row: concurrent starts for one account queue here, and the database's
+        # one-active-session constraint backs it up across machines.
+        PaperTradingAccount.objects.select_for_update().filter(pk=account.pk).first()
         running = list(
             PaperTradingSession.objects.select_for_update()
             .filter(account=account, status__in=ACTIVE_STATUSES)
@@ -160,7 +169,7 @@ def start_session(
             session.ended_at = timezone.now()
             session.save(update_fields=["status", "status_reason", "ended_at"])
         if claimed is None:
-            claimed = PaperTradingSession.objects.create(
+            claimed = _create_session(
                 account=account,
                 name=settings.session_name,
                 intel_level=settings.intel_level,
@@ -181,6 +190,27 @@ def start_session(
         claimed.heartbeat_at = timezone.now()
         claimed.save(update_fields=["worker_host", "worker_pid", "heartbeat_at"])
         return claimed
+
+
+def _create_session(**fields: Any) -> PaperTradingSession:
+    try:
+        with transaction.atomic():
+            return PaperTradingSession.objects.create(**fields)
+    except IntegrityError:
+        raise BotAlreadyRunningError(
+            f"a bot is already running on account {fields['account'].name!r}"
+        ) from None
+
+
+def claim_session(session: PaperTradingSession, runner: str) -> None:
+    """Mark the session as run by this process, now."""
+    PaperTradingSession.objects.filter(pk=session.pk).update(
+        worker_host=socket.gethostname(),
+        worker_pid=os.getpid(),
+        heartbeat_at=timezone.now(),
+        runner=runner,
+    )
+    session.refresh_from_db()
 
 
 def strategy_for(session: PaperTradingSession) -> Strategy:
@@ -248,6 +278,12 @@ def _recorded_prices(session: PaperTradingSession, chain: Chain, strategy: Strat
         warm_until=schedule.resume_after or schedule.timeline[0] - timedelta(seconds=1),
         label="REPLAY" if source.name == "replay" else source.name.upper(),
     )
+
+
+def check_startable(session: PaperTradingSession) -> None:
+    """Fail now, not in a worker later, when a replay has nothing left to play."""
+    if session.price_source != PaperTradingSession.PriceSource.LIVE:
+        _schedule_and_source(session, strategy_for(session))
 
 
 def _schedule_and_source(
@@ -363,6 +399,48 @@ def finish_session(
     session.ending_value_usd = account.initial_balance_usd + account.total_pnl_usd
     session.save(update_fields=["status", "status_reason", "ended_at", "ending_value_usd"])
     return session
+
+
+class StopRequestWatcher:
+    """An event sink that turns a stored stop request into the loop's stop signal."""
+
+    def __init__(self, session_id: uuid.UUID, stop: threading.Event) -> None:
+        self.session_id = session_id
+        self.stop = stop
+
+    def publish(self, result: TickResult) -> None:
+        if PaperTradingSession.objects.filter(pk=self.session_id, stop_requested=True).exists():
+            self.stop.set()
+
+
+def run_session(
+    session: PaperTradingSession,
+    stop: threading.Event,
+    *,
+    runner: str,
+    runtime_minutes: float | None = None,
+    max_ticks: int | None = None,
+    log: logging.Logger = logger,
+) -> RunOutcome:
+    """Run a session to its end on this process, with a heartbeat; always close the session.
+
+    Every runner goes through here: the terminal command, the web server's threads and Celery
+    workers. A crash closes the session as FAILED and is raised again.
+    """
+    claim_session(session, runner)
+    loop = build_loop(session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log)
+    loop.sinks = [*loop.sinks, StopRequestWatcher(session.session_id, stop)]
+    outcome: RunOutcome | None = None
+    error = ""
+    try:
+        with Heartbeat(session.session_id):
+            outcome = loop.run()
+    except BaseException as exc:
+        error = f"bot crashed: {exc}"
+        raise
+    finally:
+        finish_session(session, outcome, error)
+    return outcome
 
 
 def session_summary(session: PaperTradingSession) -> dict[str, Any]:

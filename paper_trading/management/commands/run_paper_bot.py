@@ -12,22 +12,23 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from paper_trading.engine.chains import get_chain
-from paper_trading.engine.loop import RunOutcome
-from paper_trading.models import PaperTradingAccount
+from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
     BotSettings,
     ReplayExhaustedError,
-    build_loop,
-    finish_session,
+    check_startable,
     resumable_price_source,
+    run_session,
     session_summary,
     start_session,
 )
+from paper_trading.services.bot_control import dispatch
 from paper_trading.services.demo import DEMO_ACCOUNT, DEMO_USERNAME, get_or_create_account
 from paper_trading.services.prices import choose_price_source
 
@@ -79,12 +80,22 @@ class Command(BaseCommand):
         parser.add_argument("--max-ticks", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0, help="simulator randomness seed")
         parser.add_argument(
+            "--background",
+            action="store_true",
+            help="queue the bot on a Celery worker (needs CELERY_BROKER_URL or REDIS_URL)",
+        )
+        parser.add_argument(
             "--new-session",
             action="store_true",
             help="do not resume an interrupted session; start a new one",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["background"] and django_settings.BACKGROUND_MODE != "celery":
+            raise CommandError(
+                "--background needs a Celery broker: set REDIS_URL (or CELERY_BROKER_URL) and "
+                "start a worker (celery -A dexproject worker -Q paper_trading)"
+            )
         account = self._account(options["account"], options["user"])
         requested = options["prices"]
         if requested == "auto":
@@ -111,7 +122,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         try:
             session = start_session(account, settings, resume=not options["new_session"])
+            check_startable(session)
         except BotAlreadyRunningError as exc:
+            raise CommandError(str(exc)) from None
+        except ReplayExhaustedError as exc:
+            session.delete()  # it never ticked
             raise CommandError(str(exc)) from None
         resumed = session.total_ticks > 0
         self.stdout.write(
@@ -126,25 +141,24 @@ class Command(BaseCommand):
             self.stdout.write(
                 "REPLAY: recorded real market prices, not live; the clock is simulated."
             )
+        if options["background"]:
+            dispatch(session, options["runtime_minutes"])
+            self.stdout.write(
+                f"Queued for a Celery worker (queue {django_settings.CELERY_TASK_DEFAULT_QUEUE}). "
+                f"Follow it with the API's bot/status/ or the admin; stop it with bot/stop/."
+            )
+            return
         stop = threading.Event()
         self._install_signal_handlers(stop)
         _configure_logging(options["verbosity"])
-        outcome: RunOutcome | None = None
-        try:
-            loop = build_loop(
-                session,
-                stop,
-                runtime_minutes=options["runtime_minutes"],
-                max_ticks=options["max_ticks"],
-            )
-            outcome = loop.run()
-        except ReplayExhaustedError as exc:
-            session.delete()  # it never ticked
-            raise CommandError(str(exc)) from None
-        except Exception as exc:
-            finish_session(session, None, f"bot crashed: {exc}")
-            raise
-        finish_session(session, outcome)
+        run_session(
+            session,
+            stop,
+            runner=PaperTradingSession.Runner.FOREGROUND,
+            runtime_minutes=options["runtime_minutes"],
+            max_ticks=options["max_ticks"],
+        )
+        session.refresh_from_db()
         self._print_summary(session_summary(session))
 
     def _account(self, ref: str, username: str) -> PaperTradingAccount:
