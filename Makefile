@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test test-suite lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy .
 
-test: lint typecheck
+test: lint typecheck test-suite
+
+# The tests alone (CI runs them a second time with DATABASE_URL pointing at PostgreSQL).
+test-suite: $(BIN)/.installed
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.api_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage

@@ -126,6 +126,14 @@ class TradeSerializer(serializers.ModelSerializer[PaperTrade]):
         read_only_fields = fields
 
 
+class TradePageSerializer(serializers.Serializer[Any]):
+    """One cursor page of trades: follow `next` (or `previous`) as given."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null at the end.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null.")
+    results = TradeSerializer(many=True)
+
+
 class ThoughtSerializer(serializers.ModelSerializer[PaperAIThoughtLog]):
     class Meta:
         model = PaperAIThoughtLog

@@ -44,6 +44,10 @@ ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. missing CSRF token)."),
     404: OpenApiResponse(ErrorSerializer, description="No such object among yours."),
 }
+#: For the write-throttled operations (the "write" rate, per user).
+THROTTLED = {
+    429: OpenApiResponse(ErrorSerializer, description="Too many writes; retry later."),
+}
 ACCOUNT_PARAM = OpenApiParameter(
     "account", OpenApiTypes.UUID, description="Your account id; defaults to your first account."
 )
@@ -80,7 +84,7 @@ class AccountListView(APIView):
 
     @extend_schema(
         request=s.AccountCreateSerializer,
-        responses={201: s.AccountSerializer, 409: ErrorSerializer, **ERRORS},
+        responses={201: s.AccountSerializer, 409: ErrorSerializer, **ERRORS, **THROTTLED},
         summary="Create an account",
     )
     def post(self, request: Request) -> Response:
@@ -106,7 +110,7 @@ class AccountResetView(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: s.AccountSerializer, 409: ErrorSerializer, **ERRORS},
+        responses={200: s.AccountSerializer, 409: ErrorSerializer, **ERRORS, **THROTTLED},
         summary="Reset an account to its initial balance",
         description="Deletes its trades, positions, thoughts, metrics and sessions.",
     )
@@ -148,7 +152,7 @@ class TradeListView(APIView):
             OpenApiParameter("cursor", str, description="From the previous page's links."),
             OpenApiParameter("page_size", int, description="1-500, default 50."),
         ],
-        responses={200: s.TradeSerializer(many=True), **ERRORS},
+        responses={200: s.TradePageSerializer, **ERRORS},
         summary="Trades, newest first, with every cost column (cursor pages)",
     )
     def get(self, request: Request) -> Response:
@@ -348,7 +352,7 @@ class ConfigurationView(APIView):
     @extend_schema(
         parameters=[s.AccountQuerySerializer],
         request=s.ConfigurationSerializer,
-        responses={200: s.ConfigurationSerializer, **ERRORS},
+        responses={200: s.ConfigurationSerializer, **ERRORS, **THROTTLED},
         summary="Change the strategy configuration (only the fields sent)",
         description="A running bot uses the new values from its next tick.",
     )
@@ -370,6 +374,7 @@ class BotStartView(APIView):
             201: s.SessionSerializer,
             409: OpenApiResponse(ErrorSerializer, description="A bot already runs on it."),
             **ERRORS,
+            **THROTTLED,
         },
         summary="Start a bot on an account",
     )
@@ -409,6 +414,7 @@ class BotStopView(APIView):
             200: s.SessionSerializer,
             409: OpenApiResponse(ErrorSerializer, description="No bot is running."),
             **ERRORS,
+            **THROTTLED,
         },
         summary="Stop the account's bot after its current tick",
     )

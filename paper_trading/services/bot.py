@@ -35,6 +35,7 @@ from paper_trading.engine.schedule import ReplaySchedule, WallClockSchedule
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
+from paper_trading.realtime.publisher import ChannelsPublisher, publish_session_status
 from paper_trading.services.accounts import trading_config
 from paper_trading.services.heartbeat import Heartbeat
 from paper_trading.services.prices import DatabasePriceHistory, live_source
@@ -355,7 +356,11 @@ def build_loop(
     return BotLoop(
         analyzer,
         prices.schedule,
-        [DjangoStore(session, chain), LogSink(log, prices.label)],
+        [
+            DjangoStore(session, chain),
+            ChannelsPublisher(account.account_id, session.session_id),
+            LogSink(log, prices.label),
+        ],
         stop,
         config_source=lambda: trading_config(account),
         max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
@@ -428,6 +433,7 @@ def run_session(
     workers. A crash closes the session as FAILED and is raised again.
     """
     claim_session(session, runner)
+    publish_session_status(session, "restarted" if session.total_ticks else "started")
     loop = build_loop(session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log)
     loop.sinks = [*loop.sinks, StopRequestWatcher(session.session_id, stop)]
     outcome: RunOutcome | None = None
@@ -439,7 +445,8 @@ def run_session(
         error = f"bot crashed: {exc}"
         raise
     finally:
-        finish_session(session, outcome, error)
+        finished = finish_session(session, outcome, error)
+        publish_session_status(finished, finished.status.lower())
     return outcome
 
 
