@@ -142,6 +142,8 @@ class PaperTradingSession(models.Model):
     #: Set by a stop request (API, another process); the bot stops after its current tick.
     stop_requested = models.BooleanField(default=False)
     stop_reason = models.CharField(max_length=200, blank=True)
+    #: When the retention clean-up deleted this session's thoughts and metrics (trades stay).
+    pruned_at = models.DateTimeField(null=True, blank=True)
     #: The engine's run counters (daily limits, failure streak), saved with every tick.
     engine_state = models.JSONField(default=dict, blank=True)
 

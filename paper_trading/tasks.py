@@ -116,6 +116,7 @@ def cleanup_sessions(retention_days: int | None = None) -> dict[str, int]:
     )
     thoughts, _ = PaperAIThoughtLog.objects.filter(session__in=old).delete()
     metrics, _ = PaperPerformanceMetrics.objects.filter(session__in=old).delete()
+    old.filter(pruned_at=None).update(pruned_at=timezone.now())
     logger.info(
         "[CLEANUP] deleted %d thoughts and %d metrics rows older than %d days",
         thoughts,
