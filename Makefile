@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-suite lint typecheck bench clean
+VENDOR := paper_trading/static/paper_trading/vendor
+
+.PHONY: run test test-suite lint typecheck bench clean assets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +14,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(BIN)/.installed
+# The dashboard's front-end libraries, from the npm registry (pinned by the lock file), copied
+# where Django serves its static files. Reruns only when the lock file changes.
+$(VENDOR)/.installed: frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp frontend/node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp frontend/node_modules/js-sha3/build/sha3.min.js $(VENDOR)/sha3.min.js
+	cp frontend/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js \
+		$(VENDOR)/lightweight-charts.standalone.production.js
+	touch $@
+
+assets: $(VENDOR)/.installed
+
+run: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	PORT=$(PORT) $(BIN)/python manage.py run_local
 
@@ -26,12 +41,15 @@ typecheck: $(BIN)/.installed
 test: lint typecheck test-suite
 
 # The tests alone (CI runs them a second time with DATABASE_URL pointing at PostgreSQL).
-test-suite: $(BIN)/.installed
+test-suite: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.api_load
+	$(BIN)/python -m bench.bot_capacity
+	-$(BIN)/python -m bench.api_load
+	-$(BIN)/python -m bench.ws_fanout
+	$(BIN)/python -m bench.dashboard_render
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage
+	rm -rf $(VENV) frontend/node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage
