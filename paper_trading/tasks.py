@@ -29,12 +29,17 @@ BOT_TIME_LIMIT_SECONDS = 14 * 24 * 3600
     time_limit=BOT_TIME_LIMIT_SECONDS,
     soft_time_limit=BOT_TIME_LIMIT_SECONDS - 60,
 )
-def run_paper_trading_bot(session_id: str, runtime_minutes: float | None = None) -> dict[str, Any]:
+def run_paper_trading_bot(
+    session_id: str, runtime_minutes: float | None = None, resume_count: int | None = None
+) -> dict[str, Any]:
     """Run a session's bot on this worker until it ends or is asked to stop (not retried:
     the reaper resumes a bot whose worker died, from its last committed tick)."""
     session = PaperTradingSession.objects.filter(pk=session_id).first()
     if session is None or session.status not in ACTIVE_STATUSES:
         return {"session": session_id, "skipped": "session is not active"}
+    if resume_count is not None and session.resume_count != resume_count:
+        # A later resume was sent meanwhile: that task runs the bot, not this stale one.
+        return {"session": session_id, "skipped": "superseded by a later resume"}
     try:
         outcome = run_session(
             session,

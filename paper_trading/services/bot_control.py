@@ -66,7 +66,7 @@ def dispatch(session: PaperTradingSession, runtime_minutes: float | None = None)
         PaperTradingSession.objects.filter(pk=session.pk).update(runner=Runner.CELERY)
         run_paper_trading_bot.apply_async(
             args=[str(session.session_id)],
-            kwargs={"runtime_minutes": runtime_minutes},
+            kwargs={"runtime_minutes": runtime_minutes, "resume_count": session.resume_count},
             queue=settings.CELERY_TASK_DEFAULT_QUEUE,
         )
         return
@@ -150,9 +150,20 @@ def reap_dead_bots() -> list[str]:
             continue
         silent = session.heartbeat_at or session.started_at
         if session.runner != Runner.FOREGROUND and session.resume_count < settings.MAX_BOT_RESUMES:
-            PaperTradingSession.objects.filter(pk=session.pk).update(
-                resume_count=session.resume_count + 1, heartbeat_at=timezone.now()
+            # One conditional UPDATE claims the resume: of several reapers that saw the same dead
+            # runner (beat's runs pile up while no worker is there), only one dispatches. The
+            # dead pid is forgotten so the fresh heartbeat covers the wait for the new runner;
+            # with it, the next reaper would see the same dead pid and resume the bot again.
+            claimed = PaperTradingSession.objects.filter(
+                pk=session.pk,
+                status__in=ACTIVE_STATUSES,
+                resume_count=session.resume_count,
+                worker_pid=session.worker_pid,
+            ).update(
+                resume_count=session.resume_count + 1, heartbeat_at=timezone.now(), worker_pid=None
             )
+            if not claimed:
+                continue
             session.refresh_from_db()
             dispatch(session)
             done.append(f"{session.session_id}: resumed (runner silent since {silent:%H:%M:%S})")
