@@ -6,7 +6,7 @@ PORT ?= 8000
 
 VENDOR := paper_trading/static/paper_trading/vendor
 
-.PHONY: run test test-suite lint typecheck bench clean assets
+.PHONY: run test test-suite test-postgres lint typecheck bench clean assets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ typecheck: $(BIN)/.installed
 
 test: lint typecheck test-suite
 
-# The tests alone (CI runs them a second time with DATABASE_URL pointing at PostgreSQL).
+# The whole suite once more on PostgreSQL (DATABASE_URL=postgres://...), except the tests that
+# start processes on databases of their own.
+test-postgres: $(BIN)/.installed
+	$(BIN)/pytest -m "not own_database" --no-cov
+
+# The tests alone.
 test-suite: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 

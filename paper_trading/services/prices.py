@@ -66,7 +66,7 @@ class SourceChoice:
 def choose_price_source(requested: str) -> SourceChoice:
     """Resolve `auto` once, at session start: live if CoinGecko answers now, else replay."""
     if requested != "auto":
-        return SourceChoice(requested, f"{requested.upper()}: prices chosen on the command line")
+        return SourceChoice(requested, f"{requested.upper()}: chosen when the bot was started")
     source = live_source()
     try:
         snapshot = source.fetch(source.symbols_available(), datetime.now(UTC))

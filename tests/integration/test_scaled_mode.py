@@ -36,7 +36,7 @@ from psycopg import sql
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_database]
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")

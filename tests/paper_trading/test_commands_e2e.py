@@ -23,6 +23,8 @@ from tests.paper_trading.live_support import price_all
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
+pytestmark = pytest.mark.own_database
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:

@@ -35,6 +35,8 @@ TRADE_COLUMNS = ", ".join(
     ]
 )
 
+pytestmark = pytest.mark.own_database
+
 
 def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
