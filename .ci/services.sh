@@ -14,8 +14,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Redis on a port of its own.
+# Redis on a port of its own (a previous run's instance is stopped first).
 REDIS_PORT=6390
+redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
   --pidfile /tmp/dexpaper-ci-redis.pid >/dev/null
 for _ in $(seq 50); do
@@ -28,6 +29,9 @@ export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PG_PORT=5439
 PG_DATA=/tmp/dexpaper-ci-pgdata
+if [ -f "$PG_DATA/postmaster.pid" ]; then
+  su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D $PG_DATA -m immediate stop >/dev/null" || true
+fi
 rm -rf "$PG_DATA"
 install -d -o postgres -g postgres "$PG_DATA"
 su postgres -s /bin/sh -c "$PG_BIN/initdb -D $PG_DATA -A trust -U postgres >/dev/null"
