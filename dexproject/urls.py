@@ -12,5 +12,5 @@ urlpatterns = [
     path("paper-trading/", include("paper_trading.web.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/paper-trading/", permanent=False)),
 ]

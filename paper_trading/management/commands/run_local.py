@@ -145,7 +145,8 @@ class Command(BaseCommand):
         w = self.stdout.write
         w("")
         w(f"dexpaper is running on this machine ({settings.BACKGROUND_MODE} mode).")
-        w(f"  Admin (trades, positions, thoughts): {url}/admin/")
+        w(f"  Dashboard: {url}/paper-trading/")
+        w(f"  Admin (every row): {url}/admin/")
         w(f"  API and its docs: {url}/paper-trading/api/  {url}/api/docs/")
         if password:
             w(f"  Sign in as '{username}' with password: {password}")
