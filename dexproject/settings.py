@@ -140,7 +140,7 @@ CHANNEL_LAYERS: dict[str, Any] = {
             "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "asgi")},
         }
         if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        else {"BACKEND": "paper_trading.realtime.layers.InMemoryChannelLayer"}
     )
 }
 

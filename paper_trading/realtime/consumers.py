@@ -119,8 +119,12 @@ class PaperTradingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return m.error_message("snapshot_failed", "could not read the account; try again")
 
     async def paper_message(self, event: dict[str, Any]) -> None:
-        """A message sent to the account's group (see `publisher`): pass it on."""
-        await self.send_json(event["message"])
+        """A message sent to the account's group (see `publisher`): pass it on, as encoded."""
+        text = event.get("text")
+        if isinstance(text, str):
+            await self.send(text_data=text)
+        else:
+            await self.send_json(event["message"])
 
 
 def _snapshot_of(account_id: uuid.UUID | None) -> m.Message:

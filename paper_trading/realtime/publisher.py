@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -119,7 +120,9 @@ def send_to_group(group: str, messages: Sequence[m.Message]) -> bool:
 
         async def send() -> None:
             for message in messages:
-                await layer.group_send(group, {"type": HANDLER, "message": message})
+                # Encoded once here, not once per socket by every consumer.
+                text = json.dumps(message, separators=(",", ":"))
+                await layer.group_send(group, {"type": HANDLER, "message": message, "text": text})
 
         _run(send, layer)
     except Exception:
