@@ -1,4 +1,8 @@
-"""The Celery app (`celery -A dexproject worker -Q paper_trading`), used in scaled mode."""
+"""The Celery app, used in scaled mode.
+
+Bots run on the `paper_trading` queue and short jobs on `paper_trading_jobs`:
+`celery -A dexproject worker -Q paper_trading,paper_trading_jobs`, or one worker per queue.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +25,17 @@ def _beat_schedule() -> dict[str, dict[str, object]]:
         "update-all-position-prices": {
             "task": "paper_trading.tasks.update_all_position_prices",
             "schedule": settings.POSITION_UPDATE_INTERVAL_SECONDS,
+            "options": {"queue": settings.CELERY_JOBS_QUEUE},
         },
         "reap-dead-bots": {
             "task": "paper_trading.tasks.reap_dead_bots",
             "schedule": settings.HEARTBEAT_INTERVAL_SECONDS * 3,
+            "options": {"queue": settings.CELERY_JOBS_QUEUE},
         },
         "cleanup-old-sessions": {
             "task": "paper_trading.tasks.cleanup_old_sessions",
             "schedule": crontab(hour=3, minute=0),
+            "options": {"queue": settings.CELERY_JOBS_QUEUE},
         },
     }
 

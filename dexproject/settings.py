@@ -149,6 +149,9 @@ CHANNEL_LAYERS: dict[str, Any] = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 BACKGROUND_MODE = "celery" if CELERY_BROKER_URL else "embedded"
 CELERY_TASK_DEFAULT_QUEUE = "paper_trading"
+#: Short jobs (stop requests, revaluation, the reaper, clean-up) get their own queue: a bot task
+#: holds a worker process for as long as it runs, and must never starve them.
+CELERY_JOBS_QUEUE = "paper_trading_jobs"
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"

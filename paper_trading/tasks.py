@@ -19,6 +19,7 @@ from paper_trading.services.bot import ACTIVE_STATUSES, BotAlreadyRunningError, 
 from paper_trading.services.prices import update_all_position_prices as revalue_positions
 
 logger = logging.getLogger("paper_trading.tasks")
+JOBS_QUEUE = "paper_trading_jobs"  # settings.CELERY_JOBS_QUEUE; decorators need it at import
 #: A bot task may run for days; the limit only stops one that would run forever.
 BOT_TIME_LIMIT_SECONDS = 14 * 24 * 3600
 
@@ -52,14 +53,14 @@ def run_paper_trading_bot(
     return {"session": session_id, "ticks": outcome.ticks, "end": outcome.reason.value}
 
 
-@shared_task(name="paper_trading.tasks.stop_paper_trading_bot", queue="paper_trading")
+@shared_task(name="paper_trading.tasks.stop_paper_trading_bot", queue=JOBS_QUEUE)
 def stop_paper_trading_bot(session_id: str, reason: str = "stopped") -> dict[str, Any]:
     """Cooperative: the bot sees the request after its current tick."""
     bot_control.request_stop(uuid.UUID(session_id), reason)
     return {"session": session_id, "stop_requested": True}
 
 
-@shared_task(name="paper_trading.tasks.get_bot_status", queue="paper_trading")
+@shared_task(name="paper_trading.tasks.get_bot_status", queue=JOBS_QUEUE)
 def get_bot_status(account_id: str) -> dict[str, Any]:
     session = (
         PaperTradingSession.objects.filter(account_id=uuid.UUID(account_id))
@@ -83,7 +84,7 @@ def get_bot_status(account_id: str) -> dict[str, Any]:
 
 @shared_task(
     name="paper_trading.tasks.update_all_position_prices",
-    queue="paper_trading",
+    queue=JOBS_QUEUE,
     bind=True,
     max_retries=3,
     time_limit=120,
@@ -99,12 +100,12 @@ def update_all_position_prices(self: Any) -> dict[str, Any]:
     return {"updated": report.updated, "failed": report.failed}
 
 
-@shared_task(name="paper_trading.tasks.reap_dead_bots", queue="paper_trading", time_limit=120)
+@shared_task(name="paper_trading.tasks.reap_dead_bots", queue=JOBS_QUEUE, time_limit=120)
 def reap_dead_bots() -> list[str]:
     return bot_control.reap_dead_bots()
 
 
-@shared_task(name="paper_trading.tasks.cleanup_old_sessions", queue="paper_trading")
+@shared_task(name="paper_trading.tasks.cleanup_old_sessions", queue=JOBS_QUEUE)
 def cleanup_old_sessions(retention_days: int | None = None) -> dict[str, int]:
     return cleanup_sessions(retention_days)
 

@@ -236,7 +236,7 @@ class Stack:
                 "dexproject",
                 "worker",
                 "-Q",
-                "paper_trading",
+                "paper_trading,paper_trading_jobs",
                 "--concurrency",
                 "2",
                 "--loglevel",

@@ -71,7 +71,7 @@ class Command(BaseCommand):
                     "worker",
                     "--beat",
                     "-Q",
-                    settings.CELERY_TASK_DEFAULT_QUEUE,
+                    f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_JOBS_QUEUE}",
                     "--loglevel",
                     "warning",
                 ],
