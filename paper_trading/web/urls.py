@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", views.login_page, name="web-login"),
     path("logout/", views.logout_page, name="web-logout"),
     path("accounts/new/", views.create_account_page, name="web-account-create"),
+    path("thoughts/older/", views.older_thoughts, name="web-older-thoughts"),
     path("trades/", views.trades_page, name="web-trades"),
     path("thoughts/<uuid:thought_id>/", views.thought_page, name="web-thought"),
     path("config/", views.config_page, name="web-config"),

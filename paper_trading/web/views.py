@@ -9,7 +9,7 @@ the forms also work without it where that is cheap (sign-in, configuration, new 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -45,6 +46,8 @@ LOGIN_URL = reverse_lazy("web-login")
 DASHBOARD_EQUITY_POINTS = 500
 MAX_PRICE_POINTS = 2000
 TRADE_PAGE_SIZES = (25, 50, 100)
+#: Thoughts per "Show older" on the dashboard (at most; a page never splits a timestamp).
+OLDER_THOUGHTS = 20
 SPEEDS = [
     ("60", "60x (a minute per second)"),
     ("3600", "3,600x (an hour per second)"),
@@ -274,6 +277,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     initial = {
         "account": str(account.account_id),
         "ws_path": f"/ws/paper-trading/{account.account_id}/",
+        "older_thoughts_url": reverse("web-older-thoughts"),
         "snapshot": snap,
         "equity": _line([(p.at, p.value_usd) for p in equity]),
         "win_rate": _figures(account, folio)["win_rate_raw"],
@@ -298,6 +302,54 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "initial": initial,
         },
     )
+
+
+@signed_in
+@require_GET
+def older_thoughts(request: HttpRequest) -> JsonResponse:
+    """Thoughts before ``?before=`` (ISO time) of ``?account=``, newest first, as the API's.
+
+    The API's ``since`` is a lower bound; this is the upper bound the dashboard's "Show older"
+    pages with. Several thoughts share a time (one tick), so the thoughts *at* ``before`` come
+    back too (the page drops those it shows), and a page never ends inside a group of equal
+    times: paging by the oldest time shown then neither skips nor stalls.
+    """
+    _, account = _accounts(request)
+    if account is None:
+        raise Http404("you have no paper trading account yet")
+    try:
+        before = parse_datetime(request.GET.get("before", ""))
+    except ValueError:
+        before = None
+    if before is None:
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "invalid",
+                    "message": "before must be an ISO 8601 time",
+                    "fields": {},
+                }
+            },
+            status=400,
+        )
+    if before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    try:
+        limit = min(max(int(request.GET.get("limit", OLDER_THOUGHTS)), 1), 100)
+    except ValueError:
+        limit = OLDER_THOUGHTS
+    rows = PaperAIThoughtLog.objects.filter(account=account).order_by("-created_at", "-thought_id")
+    found = list(rows.filter(created_at=before))
+    older = list(rows.filter(created_at__lt=before)[:limit])
+    if older:
+        last = older[-1].created_at
+        seen = {t.pk for t in older}
+        older += [t for t in rows.filter(created_at=last) if t.pk not in seen]
+    has_more = bool(older) and rows.filter(created_at__lt=older[-1].created_at).exists()
+    thoughts = s.ThoughtSerializer([*found, *older], many=True).data
+    for thought in thoughts:
+        thought.pop("market_data", None)
+    return JsonResponse({"thoughts": thoughts, "has_more": has_more})
 
 
 # -- trades ------------------------------------------------------------------------------------
@@ -333,6 +385,7 @@ def trades_page(request: HttpRequest) -> HttpResponse:
         "nav": "trades",
         "accounts": accounts,
         "account": account,
+        "ws_path": f"/ws/paper-trading/{account.account_id}/",
         "page": page,
         "trades": [_full_trade_row(t) for t in s.TradeSerializer(list(page), many=True).data],
         "total": paginator.count,
@@ -550,21 +603,8 @@ def chart_series(account: PaperTradingAccount) -> dict[str, Any]:
     }
 
 
-@signed_in
-@require_GET
-def analytics_series(request: HttpRequest) -> JsonResponse:
-    _, account = _accounts(request)
-    if account is None:
-        raise Http404("you have no paper trading account yet")
-    return JsonResponse(chart_series(account))
-
-
-@signed_in
-@require_GET
-def analytics_page(request: HttpRequest) -> HttpResponse:
-    accounts, account = _accounts(request)
-    if account is None:
-        return _no_account(request, accounts)
+def analytics_figures(account: PaperTradingAccount) -> dict[str, Any]:
+    """The analytics page's stat cards and its per-token table, as the page shows them."""
     m = portfolio.latest_metrics(account)
     per_token = [
         {
@@ -592,6 +632,28 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "fees": d.usd(account.total_fees_usd),
         "gas": d.usd(account.total_gas_usd),
     }
+    return {"figures": figures, "per_token": per_token}
+
+
+@signed_in
+@require_GET
+def analytics_series(request: HttpRequest) -> JsonResponse:
+    """The charts' series; with ``?figures=1`` also the stat cards and per-token table."""
+    _, account = _accounts(request)
+    if account is None:
+        raise Http404("you have no paper trading account yet")
+    body = chart_series(account)
+    if request.GET.get("figures") == "1":
+        body.update(analytics_figures(account))
+    return JsonResponse(body)
+
+
+@signed_in
+@require_GET
+def analytics_page(request: HttpRequest) -> HttpResponse:
+    accounts, account = _accounts(request)
+    if account is None:
+        return _no_account(request, accounts)
     series = chart_series(account)
     return _page(
         request,
@@ -600,10 +662,11 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
             "nav": "analytics",
             "accounts": accounts,
             "account": account,
-            "figures": figures,
-            "per_token": per_token,
+            **analytics_figures(account),
             "series": series,
             "chart_tokens": list(series["tokens"]),
+            "series_url": f"{reverse('web-analytics-series')}?account={account.account_id}",
+            "ws_path": f"/ws/paper-trading/{account.account_id}/",
             "export_url": f"{reverse('api-export')}?account={account.account_id}",
         },
     )

@@ -214,6 +214,88 @@ def test_analytics_draws_every_chart_and_exports_csv(demo: Page, server: LocalSe
     assert len(rows) >= 1
 
 
+def _bot(page: Page, account: str, action: str, **body: Any) -> dict[str, Any]:
+    """Start or stop a bot through the API, with the page's own helper (it sends the CSRF token)."""
+    result: dict[str, Any] = page.evaluate(
+        """([action, body]) => window.dexpaper.api(`/paper-trading/api/bot/${action}/`,
+               { method: "POST", body })""",
+        [action, {"account": account, **body}],
+    )
+    return result
+
+
+def _sum_column(page: Page, selector: str) -> int:
+    return int(
+        page.evaluate(
+            """(sel) => [...document.querySelectorAll(sel)]
+                .reduce((n, td) => n + Number(td.textContent.replace(/[^0-9.-]/g, "") || 0), 0)""",
+            selector,
+        )
+    )
+
+
+def test_trades_and_analytics_pages_follow_a_running_bot(demo: Page, server: LocalServer) -> None:
+    account = _demo_account_id(server)
+    demo.goto(f"{server.base}/paper-trading/trades/?page_size=25")
+    expect(demo.locator("#conn")).to_have_attribute("data-state", "live")
+    demo.evaluate("window.__sameDocument = true")
+    count = demo.locator("#trade-count")
+    before_text = count.inner_text()
+    rows = demo.locator("#trade-table tbody tr[data-id]")
+    before_rows = rows.count()
+    before_first = rows.first.get_attribute("data-id")
+    started = _bot(demo, account, "start", intel_level=10, prices="replay", speed="max")
+    assert started["ok"], started
+    try:
+        expect(count).not_to_have_text(before_text, timeout=60_000)
+        expect(demo.locator("#trades-live[data-refreshed]")).to_have_count(1)
+        expect(rows.first).not_to_have_attribute("data-id", str(before_first))
+        assert rows.count() >= min(before_rows + 1, 25)
+        assert demo.evaluate("window.__sameDocument") is True, "the trades page reloaded"
+        _shot(demo, "06a-trades-live")
+
+        demo.goto(f"{server.base}/paper-trading/analytics/")
+        expect(demo.locator("body[data-charts-ready]")).to_have_count(1)
+        expect(demo.locator("#conn")).to_have_attribute("data-state", "live")
+        demo.evaluate("window.__sameDocument = true")
+        trades_column = "#per-token-body td:nth-child(2)"
+        before_trades = _sum_column(demo, trades_column)
+        before_fees = demo.locator("#fig-fees").inner_text()
+        deadline = time.monotonic() + 60
+        while _sum_column(demo, trades_column) <= before_trades and time.monotonic() < deadline:
+            demo.wait_for_timeout(250)
+        assert _sum_column(demo, trades_column) > before_trades
+        expect(demo.locator("#fig-fees")).not_to_have_text(before_fees)
+        expect(demo.locator("#analytics-live[data-refreshed]")).to_have_count(1)
+        assert demo.evaluate("window.__sameDocument") is True, "the analytics page reloaded"
+        assert demo.locator("#chart-equity canvas").count() > 0
+        _shot(demo, "06b-analytics-live")
+    finally:
+        _bot(demo, account, "stop", reason="browser test done")  # unless it finished
+    demo.goto(f"{server.base}/paper-trading/")
+    expect(demo.locator("#bot-state")).to_have_text("Stopped", timeout=30_000)
+
+
+def test_show_older_appends_older_thoughts(demo: Page, server: LocalServer) -> None:
+    demo.goto(f"{server.base}/paper-trading/")
+    expect(demo.locator("#conn")).to_have_attribute("data-state", "live")
+    thoughts = demo.locator("#thoughts li[data-id]")
+    expect(thoughts).to_have_count(20)
+    first_ids = thoughts.evaluate_all("(rows) => rows.map((r) => r.dataset.id)")
+    demo.get_by_role("button", name="Show older").click()
+    expect(thoughts).not_to_have_count(20)
+    ids = thoughts.evaluate_all("(rows) => rows.map((r) => r.dataset.id)")
+    assert len(ids) >= 40
+    assert len(set(ids)) == len(ids), "a thought is shown twice"
+    assert ids[:20] == first_ids, "older thoughts go below the newer ones"
+    times = thoughts.locator(".thought-head .muted").all_inner_texts()
+    assert times == sorted(times, reverse=True)
+    expect(demo.get_by_role("button", name="Show older")).to_be_enabled()
+    demo.locator("#thoughts").evaluate("(list) => { list.scrollTop = list.scrollHeight; }")
+    demo.evaluate("window.scrollTo(0, 0)")
+    _shot(demo, "06c-dashboard-older-thoughts")
+
+
 def test_phone_and_dark_mode(browser: Browser, server: LocalServer, demo: Page) -> None:
     context = browser.new_context(
         viewport=PHONE, color_scheme="dark", storage_state=demo.context.storage_state()

@@ -10,7 +10,12 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from paper_trading.models import PaperStrategyConfiguration, PaperTrade, PaperTradingAccount
+from paper_trading.models import (
+    PaperAIThoughtLog,
+    PaperStrategyConfiguration,
+    PaperTrade,
+    PaperTradingAccount,
+)
 from paper_trading.services.accounts import create_account
 from paper_trading.web import display as d
 from paper_trading.web.views import chart_series
@@ -129,6 +134,44 @@ def test_someone_elses_account_is_a_404(traded: PaperTradingAccount, db: None) -
     thought = PaperTrade.objects.filter(account=traded).exclude(decision=None).first()
     assert thought is not None
     assert client.get(f"/paper-trading/thoughts/{thought.decision_id}/").status_code == 404
+
+
+def test_older_thoughts_page_back_without_gaps_and_only_your_own(
+    traded: PaperTradingAccount, client_for: Client
+) -> None:
+    rows = PaperAIThoughtLog.objects.filter(account=traded).order_by("-created_at")
+    everything = {str(t) for t in rows.values_list("thought_id", flat=True)}
+    assert len(everything) > 10
+    newest = rows.first()
+    assert newest is not None
+    url = "/paper-trading/thoughts/older/"
+    seen: list[str] = []
+    before: str = newest.created_at.isoformat()
+    for _ in range(len(everything)):
+        body = client_for.get(
+            url, {"account": str(traded.account_id), "before": before, "limit": "5"}
+        )
+        assert body.status_code == 200
+        page = json.loads(body.content)
+        assert page["thoughts"], page
+        times = [t["created_at"] for t in page["thoughts"]]
+        assert times == sorted(times, reverse=True)
+        assert "market_data" not in page["thoughts"][0]
+        seen += [t["thought_id"] for t in page["thoughts"] if t["thought_id"] not in seen]
+        if not page["has_more"]:
+            break
+        before = page["thoughts"][-1]["created_at"]
+    assert set(seen) == everything
+    assert (
+        client_for.get(url, {"account": str(traded.account_id), "before": "soon"}).status_code
+        == 400
+    )
+    assert Client().get(url).status_code == 302
+    bob = User.objects.create_user("bob", "bob@example.com", "another-long-password")
+    other = Client()
+    other.force_login(bob)
+    query = {"account": str(traded.account_id), "before": before}
+    assert other.get(url, query).status_code == 404
 
 
 def test_configuration_form_without_script(

@@ -141,7 +141,7 @@
     if (dirty.has("figures")) renderFigures();
     if (dirty.has("positions")) renderPositions();
     if (dirty.has("trades")) renderTrades(freshTrades);
-    if (dirty.has("thoughts")) renderThoughts(freshThoughts);
+    if (dirty.has("thoughts")) { renderThoughts(freshThoughts); renderOlder(); }
     if (dirty.has("bot")) renderBot();
     if (dirty.has("alerts")) renderAlerts();
     dirty.clear();
@@ -149,13 +149,56 @@
     freshThoughts.clear();
   }
 
-  function prepend(list, row, key, fresh) {
+  // Newest first; equal times by id, as the server pages them.
+  const newestFirst = (key) => (a, b) =>
+    a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a[key] < b[key] ? 1 : a[key] > b[key] ? -1 : 0;
+
+  function prepend(list, row, key, fresh, size = ROWS) {
     if (list.some((x) => x[key] === row[key])) return list;
     fresh.add(row[key]);
     const next = [row, ...list];
-    next.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
-    return next.slice(0, ROWS);
+    next.sort(newestFirst(key));
+    return next.slice(0, size);
   }
+
+  function merge(rows, more, key) {
+    const seen = new Set(rows.map((x) => x[key]));
+    return [...rows, ...more.filter((x) => !seen.has(x[key]))].sort(newestFirst(key));
+  }
+
+  // -- older thoughts ("Show older"): the window of thoughts grows by a page each time ---------
+  let thoughtRows = ROWS;
+  let olderDone = false;
+  let olderLoading = false;
+  const olderButton = $("thoughts-older");
+  const olderError = $("thoughts-older-error");
+  function renderOlder() {
+    olderButton.hidden = !state.thoughts.length;
+    olderButton.disabled = olderDone || olderLoading;
+    olderButton.textContent = olderDone ? "No older thoughts" : olderLoading ? "Loading…" : "Show older";
+  }
+  olderButton.addEventListener("click", async () => {
+    const oldest = state.thoughts[state.thoughts.length - 1];
+    if (!oldest || olderLoading) return;
+    olderLoading = true;
+    olderError.hidden = true;
+    renderOlder();
+    const query = new URLSearchParams({ account: initial.account, before: oldest.created_at, limit: String(ROWS) });
+    const result = await api(`${initial.older_thoughts_url}?${query}`);
+    olderLoading = false;
+    if (result.ok) {
+      const have = new Set(state.thoughts.map((t) => t.thought_id));
+      const extra = result.data.thoughts.filter((t) => !have.has(t.thought_id));
+      thoughtRows = Math.max(ROWS, state.thoughts.length + extra.length);
+      state.thoughts = merge(state.thoughts, extra, "thought_id");
+      olderDone = !result.data.has_more;
+      invalidate("thoughts");
+    } else {
+      olderError.textContent = result.data.error.message;
+      olderError.hidden = false;
+    }
+    renderOlder();
+  });
 
   // A session seen ended stays ended: a late reply (e.g. to "stop") must not revive it.
   const ended = new Set();
@@ -173,7 +216,8 @@
       state.portfolio = data.portfolio;
       state.positions = new Map(data.portfolio.positions.map((p) => [p.position_id, p]));
       state.trades = data.trades;
-      state.thoughts = data.thoughts;
+      // Keep the older thoughts the page has paged in ("Show older").
+      state.thoughts = merge(data.thoughts, state.thoughts, "thought_id").slice(0, Math.max(thoughtRows, ROWS));
       state.bot = data.bot_status;
       invalidate("figures", "positions", "trades", "thoughts", "bot");
     },
@@ -196,7 +240,7 @@
       invalidate("trades");
     },
     thought_log_created(data) {
-      state.thoughts = prepend(state.thoughts, data, "thought_id", freshThoughts);
+      state.thoughts = prepend(state.thoughts, data, "thought_id", freshThoughts, thoughtRows);
       invalidate("thoughts");
     },
     position_updated(data) {
@@ -211,74 +255,15 @@
     },
   };
 
-  // -- the socket -----------------------------------------------------------------------
-  const conn = $("conn");
-  function setConn(kind, text) {
-    conn.dataset.state = kind;
-    conn.querySelector(".conn-text").textContent = text;
-  }
-
-  let socket = null;
-  let attempt = 0;
-  let retryTimer = 0;
-  let countdown = 0;
-  let lastHeard = 0;
-  const BASE_DELAY = 1000;
-  const MAX_DELAY = 30000;
-
-  function connect() {
-    clearTimeout(retryTimer);
-    clearInterval(countdown);
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    setConn(attempt ? "reconnecting" : "connecting", attempt ? "Reconnecting…" : "Connecting…");
-    const ws = new WebSocket(`${scheme}//${location.host}${initial.ws_path}`);
-    socket = ws;
-    ws.addEventListener("open", () => {
-      attempt = 0;
-      lastHeard = Date.now();
-      setConn("live", "Live");
-      ws.send(JSON.stringify({ action: "snapshot" }));
-    });
-    ws.addEventListener("message", (event) => {
-      lastHeard = Date.now();
-      let message;
-      try { message = JSON.parse(event.data); } catch (err) { return; }
-      const handle = handlers[message.type];
-      if (handle) handle(message.data || {});
-    });
-    ws.addEventListener("close", (event) => {
-      if (socket !== ws) return;
-      socket = null;
-      if (event.code === 4401) {
-        setConn("down", "Signed out — reloading");
-        location.assign(`/paper-trading/login/?next=${encodeURIComponent(location.pathname + location.search)}`);
-        return;
-      }
-      if (event.code === 4404) { setConn("down", "This account is not available"); return; }
-      scheduleReconnect();
+  // -- the socket (live.js) --------------------------------------------------------------
+  function startLive() {
+    window.dexpaper.live({
+      path: initial.ws_path,
+      conn: $("conn"),
+      handlers,
+      onOpen: ({ send }) => send({ action: "snapshot" }),
     });
   }
-
-  function scheduleReconnect() {
-    const delay = Math.min(MAX_DELAY, BASE_DELAY * 2 ** attempt) * (0.75 + Math.random() * 0.5);
-    attempt += 1;
-    const until = Date.now() + delay;
-    const tick = () => {
-      const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-      setConn("reconnecting", `Disconnected — reconnecting in ${left} s`);
-    };
-    tick();
-    countdown = setInterval(tick, 500);
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  // Keep the line warm; a socket silent for too long is dead even if the browser thinks not.
-  setInterval(() => {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    if (Date.now() - lastHeard > 45000) { socket.close(); return; }
-    socket.send(JSON.stringify({ action: "ping" }));
-  }, 20000);
-  window.addEventListener("online", () => { if (!socket) { attempt = 0; connect(); } });
 
   // -- bot controls ---------------------------------------------------------------------
   const form = $("bot-form");
@@ -320,6 +305,7 @@
   });
 
   renderBot();
-  connect();
+  renderOlder();
+  startLive();
   document.body.dataset.dashboardReady = "1";
 })();
