@@ -6,15 +6,18 @@ machines that the session is taken, and its silence that the runner died.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from types import TracebackType
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from paper_trading.models import PaperTradingSession
+
+logger = logging.getLogger("paper_trading.bot")
 
 
 class Heartbeat:
@@ -42,8 +45,14 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                PaperTradingSession.objects.filter(pk=self.session_id).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    PaperTradingSession.objects.filter(pk=self.session_id).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:
+                    # A busy database (SQLite's write lock) must not silence the heartbeat for
+                    # good: the next beat tries again, and each committed tick beats too.
+                    logger.warning("heartbeat for %s skipped: database busy", self.session_id)
+                    connection.close()
         finally:
             connection.close()

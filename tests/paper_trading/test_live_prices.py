@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -282,6 +282,8 @@ def test_auto_falls_back_to_replay_and_says_so(
 def test_live_history_warms_up_from_the_database(
     fake: FakeCoinGecko, account: PaperTradingAccount
 ) -> None:
+    # CoinGecko reports one update time for all three ticks: one stored observation.
+    fake.set_price("weth", PRICES["weth"], updated_at=datetime.now(UTC) - timedelta(seconds=5))
     session, loop = live_loop(account, 3)
     finish_session(session, loop.run())
     history = DatabasePriceHistory(loop.analyzer.chain).history("ETH", datetime.now(UTC), 10)
