@@ -6,6 +6,8 @@ so a bot killed at any instant restarts from exactly what the database holds.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -16,10 +18,13 @@ from paper_trading.engine.events import (
     EngineCounters,
     MetricsComputed,
     PositionChanged,
+    PositionSnapshot,
     PricesObserved,
     ThoughtLogged,
+    ThoughtRecord,
     TickResult,
     TradeExecuted,
+    TradeRecord,
 )
 from paper_trading.engine.portfolio import Portfolio, Position
 from paper_trading.models import (
@@ -48,6 +53,95 @@ _POSITION_FIELDS = [
     "closed_at",
     "updated_at",
 ]
+
+
+def position_row(
+    p: PositionSnapshot, account_id: uuid.UUID, session_id: uuid.UUID, updated_at: datetime
+) -> PaperPosition:
+    """The one mapping from the engine's position to its row (the store and the socket share it)."""
+    return PaperPosition(
+        position_id=p.position_id,
+        account_id=account_id,
+        session_id=session_id,
+        token_symbol=p.symbol,
+        token_address=p.token_address,
+        chain_id=p.chain_id,
+        quantity=p.quantity,
+        cost_basis_usd=p.cost_basis_usd,
+        entry_costs_usd=p.entry_costs_usd,
+        average_entry_price_usd=p.average_entry_price_usd,
+        current_price_usd=p.current_price_usd,
+        current_value_usd=p.current_value_usd,
+        unrealized_pnl_usd=p.unrealized_pnl_usd,
+        realized_pnl_usd=p.realized_pnl_usd,
+        peak_price_usd=p.peak_price_usd,
+        is_open=p.is_open,
+        opened_at=p.opened_at,
+        closed_at=p.closed_at,
+        updated_at=updated_at,
+    )
+
+
+def thought_row(
+    t: ThoughtRecord, account_id: uuid.UUID, session_id: uuid.UUID
+) -> PaperAIThoughtLog:
+    return PaperAIThoughtLog(
+        thought_id=t.thought_id,
+        account_id=account_id,
+        session_id=session_id,
+        token_symbol=t.symbol,
+        decision_type=t.decision_type.value,
+        confidence_level=t.confidence,
+        risk_assessment=t.risk_score,
+        opportunity_score=t.opportunity_score,
+        reasoning=t.reasoning,
+        market_data=dict(t.market_data),
+        strategy_name=t.strategy,
+        created_at=t.created_at,
+    )
+
+
+def trade_row(t: TradeRecord, account_id: uuid.UUID, session_id: uuid.UUID) -> PaperTrade:
+    return PaperTrade(
+        trade_id=t.trade_id,
+        account_id=account_id,
+        session_id=session_id,
+        position_id=t.position_id,
+        decision_id=t.thought_id,
+        chain_id=t.chain_id,
+        token_symbol=t.symbol,
+        token_address=t.token_address,
+        side=t.side,
+        status=t.status.value,
+        reason=t.reason,
+        token_in=t.token_in,
+        token_out=t.token_out,
+        amount_in=t.amount_in,
+        amount_out=t.amount_out,
+        amount_in_usd=t.amount_in_usd,
+        amount_out_usd=t.amount_out_usd,
+        mid_price_usd=t.mid_price_usd,
+        execution_price_usd=t.execution_price_usd,
+        pool_kind=t.pool_kind,
+        fee_pips=t.fee_pips,
+        swap_fee_usd=t.fee_usd,
+        swap_fee_bps=t.fee_bps,
+        price_impact_bps=t.price_impact_bps,
+        slippage_bps=t.slippage_bps,
+        slippage_tolerance_bps=t.slippage_tolerance_bps,
+        min_amount_out=t.min_amount_out,
+        gas_units=t.gas_units,
+        gas_price_gwei=t.gas_price_gwei,
+        gas_cost_native=t.gas_native,
+        l1_fee_native=t.l1_fee_native,
+        approval_gas_usd=t.approval_gas_usd,
+        gas_cost_usd=t.gas_usd,
+        gas_source=t.gas_source,
+        realized_pnl_usd=t.realized_pnl_usd,
+        net_pnl_usd=t.net_pnl_usd,
+        revert_reason=t.revert_reason,
+        created_at=t.created_at,
+    )
 
 
 class DjangoStore:
@@ -79,27 +173,7 @@ class DjangoStore:
     def _positions(self, result: TickResult, session: PaperTradingSession) -> None:
         now = timezone.now()
         rows = [
-            PaperPosition(
-                position_id=p.position_id,
-                account_id=self.account_id,
-                session_id=session.session_id,
-                token_symbol=p.symbol,
-                token_address=p.token_address,
-                chain_id=p.chain_id,
-                quantity=p.quantity,
-                cost_basis_usd=p.cost_basis_usd,
-                entry_costs_usd=p.entry_costs_usd,
-                average_entry_price_usd=p.average_entry_price_usd,
-                current_price_usd=p.current_price_usd,
-                current_value_usd=p.current_value_usd,
-                unrealized_pnl_usd=p.unrealized_pnl_usd,
-                realized_pnl_usd=p.realized_pnl_usd,
-                peak_price_usd=p.peak_price_usd,
-                is_open=p.is_open,
-                opened_at=p.opened_at,
-                closed_at=p.closed_at,
-                updated_at=now,
-            )
+            position_row(p, self.account_id, session.session_id, now)
             for p in (e.position for e in result.of_type(PositionChanged))
         ]
         # Closed before open, so the one-open-position-per-token rule holds after each statement.
@@ -114,65 +188,13 @@ class DjangoStore:
 
     def _thoughts(self, result: TickResult) -> None:
         PaperAIThoughtLog.objects.bulk_create(
-            PaperAIThoughtLog(
-                thought_id=t.thought_id,
-                account_id=self.account_id,
-                session_id=self.session_id,
-                token_symbol=t.symbol,
-                decision_type=t.decision_type.value,
-                confidence_level=t.confidence,
-                risk_assessment=t.risk_score,
-                opportunity_score=t.opportunity_score,
-                reasoning=t.reasoning,
-                market_data=dict(t.market_data),
-                strategy_name=t.strategy,
-                created_at=t.created_at,
-            )
+            thought_row(t, self.account_id, self.session_id)
             for t in (e.thought for e in result.of_type(ThoughtLogged))
         )
 
     def _trades(self, result: TickResult) -> None:
         PaperTrade.objects.bulk_create(
-            PaperTrade(
-                trade_id=t.trade_id,
-                account_id=self.account_id,
-                session_id=self.session_id,
-                position_id=t.position_id,
-                decision_id=t.thought_id,
-                chain_id=t.chain_id,
-                token_symbol=t.symbol,
-                token_address=t.token_address,
-                side=t.side,
-                status=t.status.value,
-                reason=t.reason,
-                token_in=t.token_in,
-                token_out=t.token_out,
-                amount_in=t.amount_in,
-                amount_out=t.amount_out,
-                amount_in_usd=t.amount_in_usd,
-                amount_out_usd=t.amount_out_usd,
-                mid_price_usd=t.mid_price_usd,
-                execution_price_usd=t.execution_price_usd,
-                pool_kind=t.pool_kind,
-                fee_pips=t.fee_pips,
-                swap_fee_usd=t.fee_usd,
-                swap_fee_bps=t.fee_bps,
-                price_impact_bps=t.price_impact_bps,
-                slippage_bps=t.slippage_bps,
-                slippage_tolerance_bps=t.slippage_tolerance_bps,
-                min_amount_out=t.min_amount_out,
-                gas_units=t.gas_units,
-                gas_price_gwei=t.gas_price_gwei,
-                gas_cost_native=t.gas_native,
-                l1_fee_native=t.l1_fee_native,
-                approval_gas_usd=t.approval_gas_usd,
-                gas_cost_usd=t.gas_usd,
-                gas_source=t.gas_source,
-                realized_pnl_usd=t.realized_pnl_usd,
-                net_pnl_usd=t.net_pnl_usd,
-                revert_reason=t.revert_reason,
-                created_at=t.created_at,
-            )
+            trade_row(t, self.account_id, self.session_id)
             for t in (e.trade for e in result.of_type(TradeExecuted))
         )
 

@@ -55,14 +55,12 @@ from paper_trading.engine.events import (
     TradeRecord,
 )
 from paper_trading.models import (
-    PaperAIThoughtLog,
-    PaperPosition,
-    PaperTrade,
     PaperTradingAccount,
     PaperTradingSession,
 )
 from paper_trading.selectors import portfolio as portfolio_selectors
 from paper_trading.selectors import trading
+from paper_trading.store import position_row, thought_row, trade_row
 
 Message = dict[str, Any]
 
@@ -147,65 +145,12 @@ def envelope(kind: str, data: Mapping[str, Any], at: datetime | None = None) -> 
 def thought_message(
     thought: ThoughtRecord, *, account_id: uuid.UUID, session_id: uuid.UUID
 ) -> Message:
-    row = PaperAIThoughtLog(
-        thought_id=thought.thought_id,
-        account_id=account_id,
-        session_id=session_id,
-        token_symbol=thought.symbol,
-        decision_type=thought.decision_type.value,
-        confidence_level=thought.confidence,
-        risk_assessment=thought.risk_score,
-        opportunity_score=thought.opportunity_score,
-        reasoning=thought.reasoning,
-        market_data=dict(thought.market_data),
-        strategy_name=thought.strategy,
-        created_at=thought.created_at,
-    )
+    row = thought_row(thought, account_id, session_id)
     return envelope(THOUGHT_LOG_CREATED, ThoughtSerializer(row).data)
 
 
 def trade_message(trade: TradeRecord, *, account_id: uuid.UUID, session_id: uuid.UUID) -> Message:
-    t = trade
-    row = PaperTrade(
-        trade_id=t.trade_id,
-        account_id=account_id,
-        session_id=session_id,
-        position_id=t.position_id,
-        decision_id=t.thought_id,
-        chain_id=t.chain_id,
-        token_symbol=t.symbol,
-        token_address=t.token_address,
-        side=t.side,
-        status=t.status.value,
-        reason=t.reason,
-        token_in=t.token_in,
-        token_out=t.token_out,
-        amount_in=t.amount_in,
-        amount_out=t.amount_out,
-        amount_in_usd=t.amount_in_usd,
-        amount_out_usd=t.amount_out_usd,
-        mid_price_usd=t.mid_price_usd,
-        execution_price_usd=t.execution_price_usd,
-        pool_kind=t.pool_kind,
-        fee_pips=t.fee_pips,
-        swap_fee_usd=t.fee_usd,
-        swap_fee_bps=t.fee_bps,
-        price_impact_bps=t.price_impact_bps,
-        slippage_bps=t.slippage_bps,
-        slippage_tolerance_bps=t.slippage_tolerance_bps,
-        min_amount_out=t.min_amount_out,
-        gas_units=t.gas_units,
-        gas_price_gwei=t.gas_price_gwei,
-        gas_cost_native=t.gas_native,
-        l1_fee_native=t.l1_fee_native,
-        approval_gas_usd=t.approval_gas_usd,
-        gas_cost_usd=t.gas_usd,
-        gas_source=t.gas_source,
-        realized_pnl_usd=t.realized_pnl_usd,
-        net_pnl_usd=t.net_pnl_usd,
-        revert_reason=t.revert_reason,
-        created_at=t.created_at,
-    )
+    row = trade_row(trade, account_id, session_id)
     return envelope(TRADE_EXECUTED, TradeSerializer(row).data)
 
 
@@ -216,28 +161,7 @@ def position_message(
     session_id: uuid.UUID,
     updated_at: datetime | None = None,
 ) -> Message:
-    p = position
-    row = PaperPosition(
-        position_id=p.position_id,
-        account_id=account_id,
-        session_id=session_id,
-        token_symbol=p.symbol,
-        token_address=p.token_address,
-        chain_id=p.chain_id,
-        quantity=p.quantity,
-        cost_basis_usd=p.cost_basis_usd,
-        entry_costs_usd=p.entry_costs_usd,
-        average_entry_price_usd=p.average_entry_price_usd,
-        current_price_usd=p.current_price_usd,
-        current_value_usd=p.current_value_usd,
-        unrealized_pnl_usd=p.unrealized_pnl_usd,
-        realized_pnl_usd=p.realized_pnl_usd,
-        peak_price_usd=p.peak_price_usd,
-        is_open=p.is_open,
-        opened_at=p.opened_at,
-        closed_at=p.closed_at,
-        updated_at=updated_at or timezone.now(),
-    )
+    row = position_row(position, account_id, session_id, updated_at or timezone.now())
     return envelope(POSITION_UPDATED, PositionSerializer(row).data)
 
 
