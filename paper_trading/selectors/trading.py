@@ -46,4 +46,5 @@ def thoughts(
         queryset = queryset.filter(decision_type=decision_type)
     if token:
         queryset = queryset.filter(token_symbol=token.upper())
-    return queryset.order_by("-created_at")
+    # Thoughts of one tick share a time: the id makes the order (and paging) stable.
+    return queryset.order_by("-created_at", "-thought_id")
