@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar, Self
 
 from paper_trading.engine.config import TradingConfig
 
@@ -64,13 +65,70 @@ class Decision:
     signals: Mapping[str, float | str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """A tunable knob of a strategy: its default and the range `optimize` may search.
+
+    Integers when `default`, `low` and `high` are all ints (searched in steps of `step`, 1 by
+    default); floats otherwise.
+    """
+
+    default: int | float
+    low: int | float
+    high: int | float
+    step: int | float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.default <= self.high:
+            raise ValueError(f"default {self.default} is outside [{self.low}, {self.high}]")
+
+    @property
+    def is_integer(self) -> bool:
+        return all(isinstance(v, int) for v in (self.default, self.low, self.high))
+
+    def coerce(self, name: str, value: object) -> int | float:
+        """`value` as this parameter's type, or a ValueError that names the parameter."""
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not a number") from None
+        if self.is_integer:
+            if not number.is_integer():
+                raise ValueError(f"{name}: {value!r} is not a whole number")
+            number = int(number)
+        if not self.low <= number <= self.high:
+            raise ValueError(f"{name}: {value} is outside [{self.low}, {self.high}]")
+        return number
+
+
 class Strategy(ABC):
-    """Subclass this to plug your own logic into the bot, replays and backtests."""
+    """Subclass this to plug your own logic into the bot, replays and backtests.
+
+    Declare tunable knobs in `parameters` and accept each as a keyword argument of `__init__`;
+    `from_params` validates them, and `manage.py optimize` searches their ranges.
+    """
 
     #: Shown in logs and stored on the session.
     name: str = "strategy"
     #: History points needed before `decide` is meaningful; the bot holds until then.
     warmup_bars: int = 0
+    #: Keyword arguments of `__init__`, with their defaults and searchable ranges.
+    parameters: ClassVar[Mapping[str, Parameter]] = {}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object] | None = None) -> Self:
+        """Build the strategy from (possibly textual) parameter values, defaults for the rest."""
+        given = dict(params or {})
+        unknown = sorted(set(given) - set(cls.parameters))
+        if unknown:
+            known = ", ".join(sorted(cls.parameters)) or "none"
+            raise ValueError(f"{cls.name} has no parameter {', '.join(unknown)} (known: {known})")
+        values = {
+            name: spec.coerce(name, given[name]) if name in given else spec.default
+            for name, spec in cls.parameters.items()
+        }
+        return cls(**values)
 
     @abstractmethod
     def decide(self, view: MarketView) -> Decision:

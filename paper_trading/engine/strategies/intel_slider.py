@@ -22,6 +22,7 @@ from paper_trading.engine.strategies.base import (
     Action,
     Decision,
     MarketView,
+    Parameter,
     PositionView,
     Strategy,
 )
@@ -189,6 +190,9 @@ class IntelSliderEngine(Strategy):
 
     name = "intel_slider"
     warmup_bars = WINDOW
+    parameters = MappingProxyType(
+        {"level": Parameter(5, MIN_LEVEL, MAX_LEVEL, description="The Intel slider, 1-10")}
+    )
 
     def __init__(self, level: int) -> None:
         self.profile = profile_for(level)
