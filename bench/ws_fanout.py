@@ -2,9 +2,11 @@
 
 The real ASGI server (uvicorn, one process, `dexproject.asgi`) serves a fresh SQLite database
 (a temporary file) with one user, one account and an API token. This process opens 500
-websockets to `/ws/paper-trading/<account>/?token=<key>` (asyncio + `websockets`, Origin header
-as a browser sends it; each socket is checked with a ping/pong) and records when every frame
-arrives. Then a bot trades on the account, one replay tick every 2 s (1 h bars at 1800x):
+websockets to `/ws/paper-trading/<account>/?token=<key>&frames=batch` (one frame per tick, as
+the dashboard asks; `--frames message` for one per message), with asyncio + `websockets` and an
+Origin header as a browser sends it; each socket is checked with a ping/pong. It records when
+every frame arrives. Then a bot trades on the account, one replay tick every 2 s (1 h bars at
+1800x):
 
 * memory: the default one-machine mode (in-memory channel layer). The layer only delivers
   inside the server process, so the bot is started through the real API
@@ -172,6 +174,9 @@ def _start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
         "off",
         "--log-level",
         "warning",
+        # As the Procfile and `make run` serve it.
+        "--ws-per-message-deflate",
+        "false",
     ]
     with log.open("ab") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -312,8 +317,11 @@ def _ticks_of(frames: list[tuple[float, str]]) -> dict[int, list[tuple[str, floa
     out: dict[int, list[tuple[str, float]]] = defaultdict(list)
     pending: list[tuple[str, float]] = []
     current: int | None = None
+    messages = []
     for received, raw in frames:
-        message = json.loads(raw)
+        decoded = json.loads(raw)
+        messages += [(received, x) for x in (decoded if isinstance(decoded, list) else [decoded])]
+    for received, message in messages:
         kind = message.get("type")
         if kind == "alert" and message["data"].get("kind") == "session_ended":
             continue
@@ -395,6 +403,8 @@ async def _run_mode(
     try:
         await asyncio.to_thread(_wait_ready, base, account, key, server)
         url = f"ws://127.0.0.1:{port}/ws/paper-trading/{account}/?token={key}"
+        if args.frames == "batch":
+            url += "&frames=batch"
         gate = asyncio.Semaphore(50)
         began = time.monotonic()
         compression = None if args.compression == "none" else args.compression
@@ -496,6 +506,12 @@ def main() -> int:
         default="deflate",
         help="permessage-deflate, as browsers negotiate it (default), or none",
     )
+    parser.add_argument(
+        "--frames",
+        choices=["batch", "message"],
+        default="batch",
+        help="one frame per tick (?frames=batch, as the dashboard asks) or one per message",
+    )
     parser.add_argument("--target-p95-ms", type=float, default=TARGET_P95_MS)
     args = parser.parse_args()
     _raise_fd_limit(2 * args.clients + 256)  # inherited by the server it starts
@@ -543,7 +559,7 @@ def main() -> int:
     print()
     print(
         f"WebSocket fan-out: one account, {args.clients} sockets, uvicorn (1 process), "
-        f"medians over the ticks"
+        f"{args.frames} frames, medians over the ticks"
     )
     _table(rows)
     failed = sum(not r.ok for r in results)
@@ -560,6 +576,7 @@ def main() -> int:
             "server": "uvicorn dexproject.asgi:application (one process, uvloop, websockets)",
             "clients": f"{args.clients} websockets in one asyncio process",
             "compression": args.compression,
+            "frames": args.frames,
             "ticks": args.ticks,
             "tick_gap_seconds": 3600 / SPEED,
             "database": "sqlite (WAL), temporary file",

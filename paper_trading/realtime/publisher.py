@@ -118,11 +118,13 @@ def send_to_group(group: str, messages: Sequence[m.Message]) -> bool:
             )
             return False
 
+        # Encoded once here, not once per socket by every consumer; one group message for the
+        # lot, so the layer wakes each socket once per tick rather than once per message.
+        texts = [json.dumps(message, separators=(",", ":")) for message in messages]
+        event = {"type": HANDLER, "texts": texts, "batch": f"[{','.join(texts)}]"}
+
         async def send() -> None:
-            for message in messages:
-                # Encoded once here, not once per socket by every consumer.
-                text = json.dumps(message, separators=(",", ":"))
-                await layer.group_send(group, {"type": HANDLER, "message": message, "text": text})
+            await layer.group_send(group, event)
 
         _run(send, layer)
     except Exception:

@@ -343,6 +343,42 @@ def test_same_flow_through_redis(
     live_flow(account, token)
 
 
+def test_batched_frames_carry_the_same_messages_one_frame_per_tick(
+    account: PaperTradingAccount, token: str
+) -> None:
+    """`?frames=batch`: the stream a plain socket gets, grouped as one JSON array per tick."""
+    ticks = 3
+
+    async def scenario() -> tuple[list[Message], list[list[Message]], Message]:
+        plain = await opened(socket(account.account_id, token=token))
+        batched_path = f"/ws/paper-trading/{account.account_id}/?token={token}&frames=batch"
+        batched = await opened(
+            WebsocketCommunicator(application, batched_path, headers=[(b"origin", ORIGIN.encode())])
+        )
+        await batched.send_json_to({"action": "ping"})
+        pong = await batched.receive_json_from(timeout=10)
+        await asyncio.to_thread(_run_bot, account.account_id, ticks, [])
+        stream = await receive_until(plain, is_session_end)
+        frames: list[list[Message]] = []
+        while not frames or not any(is_session_end(x) for x in frames[-1]):
+            frames.append(await batched.receive_json_from(timeout=30))
+        await plain.disconnect()
+        await batched.disconnect()
+        return stream, frames, pong
+
+    stream, frames, pong = run(scenario)
+    assert pong["type"] == m.PONG  # replies to the client's own requests stay single objects
+    assert all(isinstance(frame, list) for frame in frames)
+    assert [message for frame in frames for message in frame] == stream
+    tick_frames = [f for f in frames if any(x["type"] == m.PORTFOLIO_UPDATE for x in f)]
+    assert len(tick_frames) == ticks
+    for number, frame in enumerate(tick_frames, start=1):
+        assert [x["data"]["tick_number"] for x in frame if x["type"] == m.PORTFOLIO_UPDATE] == [
+            number
+        ]
+        assert frame[0]["type"] == m.THOUGHT_LOG_CREATED
+
+
 def test_session_cookie_authenticates(account: PaperTradingAccount) -> None:
     client = Client()
     assert client.login(username="alice", password=PASSWORD)

@@ -87,6 +87,9 @@ class Command(BaseCommand):
                 port=port,
                 log_level="warning",
                 lifespan="off",
+                # Live updates go out uncompressed: deflating each tick per socket is the
+                # fan-out's largest cost, for frames of a few kB.
+                ws_per_message_deflate=False,
             )
         )
         if not options["no_bot"]:

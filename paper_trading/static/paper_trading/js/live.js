@@ -32,7 +32,9 @@
       clearInterval(countdown);
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
       setConn(attempt ? "reconnecting" : "connecting", attempt ? "Reconnecting…" : "Connecting…");
-      const ws = new WebSocket(`${scheme}//${location.host}${path}`);
+      // frames=batch: one frame per tick, a JSON array of that tick's messages.
+      const query = path.includes("?") ? "&frames=batch" : "?frames=batch";
+      const ws = new WebSocket(`${scheme}//${location.host}${path}${query}`);
       socket = ws;
       ws.addEventListener("open", () => {
         attempt = 0;
@@ -44,10 +46,12 @@
       });
       ws.addEventListener("message", (event) => {
         lastHeard = Date.now();
-        let message;
-        try { message = JSON.parse(event.data); } catch (err) { return; }
-        const handle = handlers[message.type];
-        if (handle) handle(message.data || {}, message);
+        let payload;
+        try { payload = JSON.parse(event.data); } catch (err) { return; }
+        for (const message of Array.isArray(payload) ? payload : [payload]) {
+          const handle = handlers[message.type];
+          if (handle) handle(message.data || {}, message);
+        }
       });
       ws.addEventListener("close", (event) => {
         if (socket !== ws) return;
