@@ -6,7 +6,7 @@ PORT ?= 8000
 
 VENDOR := paper_trading/static/paper_trading/vendor
 
-.PHONY: run test test-suite test-postgres lint typecheck bench clean assets
+.PHONY: run test test-suite test-postgres lint typecheck bench bench-compare-env clean assets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ bench: $(BIN)/.installed $(VENDOR)/.installed
 	-$(BIN)/python -m bench.api_load
 	-$(BIN)/python -m bench.ws_fanout
 	$(BIN)/python -m bench.dashboard_render
+	-$(BIN)/python -m bench.backtest_speed
+
+# backtesting.py and freqtrade in a virtualenv of their own, so bench.backtest_speed can run the
+# same SMA crossover in them side by side; the project's environment never installs them.
+COMPARE_VENV := bench/.venv-compare
+bench-compare-env:
+	$(PYTHON) -m venv $(COMPARE_VENV)
+	$(COMPARE_VENV)/bin/pip install --quiet --upgrade pip
+	$(COMPARE_VENV)/bin/pip install --quiet backtesting==0.6.6
+	-$(COMPARE_VENV)/bin/pip install --quiet freqtrade==2026.9
 
 clean:
-	rm -rf $(VENV) frontend/node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage
+	rm -rf $(VENV) $(COMPARE_VENV) frontend/node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage

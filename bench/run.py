@@ -38,6 +38,9 @@ TARGETS = [
     Target("bot_replay_1h", "peak_rss_mb", "max", 500, "MB"),
     Target("bot_replay_1h", "trades", "min", 10, "trades"),
     Target("engine_replay_1h", "trades", "min", 10, "trades"),
+    # ma_crossover over bench/data (ETH + BTC hourly, 5 years); the side-by-side comparison with
+    # backtesting.py and freqtrade is `python -m bench.backtest_speed`.
+    Target("backtest_ma_crossover_1h", "bars_per_second", "min", 2500, "bars/s"),
 ]
 
 
@@ -69,6 +72,11 @@ def main() -> int:
             "seconds": statistics.median(r["seconds"] for r in runs[s]),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[s]),
         }
+        | (
+            {"bars_per_second": statistics.median(r["bars_per_second"] for r in runs[s])}
+            if "bars_per_second" in runs[s][0]
+            else {}
+        )
         for s in scenarios
     }
     rows = []

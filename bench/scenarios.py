@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.backtest_speed import dexpaper_run
+
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -63,6 +65,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "engine_replay_1h": lambda: _engine_replay("1h", "arbitrum"),
     "engine_replay_15m": lambda: _engine_replay("15m", "arbitrum"),
     "bot_replay_1h": _bot_replay,
+    "backtest_ma_crossover_1h": dexpaper_run,
 }
 
 
@@ -70,6 +73,8 @@ def main() -> None:
     name = sys.argv[1]
     figures = SCENARIOS[name]()
     figures["ticks_per_second"] = figures["ticks"] / figures["seconds"]
+    if "bars" in figures:  # candles x tokens, for backtests
+        figures["bars_per_second"] = figures["bars"] / figures["seconds"]
     figures["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(figures))
 

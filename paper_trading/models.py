@@ -99,7 +99,10 @@ class PaperTradingSession(models.Model):
     intel_level = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
+    #: What `catalog.build_strategy` takes: a built-in's name, package.module.Class or
+    #: path/file.py:Class, and every declared parameter's value (defaults filled in).
     strategy_name = models.CharField(max_length=200, default="intel_slider")
+    strategy_params = models.JSONField(default=dict, blank=True)
     chain_id = models.PositiveIntegerField(choices=CHAIN_CHOICES, default=DEFAULT_CHAIN_ID)
     price_source = models.CharField(max_length=10, choices=PriceSource.choices)
     #: Why this price source: e.g. "REPLAY: live prices are unavailable (...)". Shown at start.

@@ -9,6 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from paper_trading.engine.chains import CHAINS, get_chain
+from paper_trading.engine.strategies.catalog import BUILTIN, StrategyChoiceError, resolve_strategy
+from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import (
     PaperAIThoughtLog,
     PaperPosition,
@@ -164,6 +166,7 @@ class SessionSerializer(serializers.ModelSerializer[PaperTradingSession]):
             "status_reason",
             "intel_level",
             "strategy_name",
+            "strategy_params",
             "chain_id",
             "price_source",
             "price_source_note",
@@ -279,12 +282,34 @@ class BotStartSerializer(AccountQuerySerializer):
     speed = SpeedField(default=Decimal(3600), help_text='Replay clock multiplier or "max".')
     runtime_minutes = serializers.FloatField(min_value=0.1, max_value=60 * 24 * 30, required=False)
     strategy_config = ConfigurationSerializer(required=False, partial=True)
+    strategy = serializers.ChoiceField(
+        choices=sorted(BUILTIN),
+        default=IntelSliderEngine.name,
+        # Loading a module or file would run arbitrary code; that stays on the command line.
+        help_text="A built-in strategy; your own module or file runs with run_paper_bot.",
+    )
+    strategy_params = serializers.DictField(
+        child=serializers.JSONField(),
+        default=dict,
+        help_text="The strategy's parameters by name (intel_slider's level defaults to "
+        "intel_level); unset ones take their defaults.",
+    )
 
     def validate_chain(self, value: str) -> int:
         try:
             return get_chain(value).chain_id
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Resolve the strategy choice now, so a bad parameter is a 400 naming its field."""
+        try:
+            choice = resolve_strategy(
+                attrs["strategy"], attrs["strategy_params"], attrs["intel_level"]
+            )
+        except StrategyChoiceError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
+        return {**attrs, "strategy_params": choice.params, "intel_level": choice.intel_level}
 
 
 class BotStopSerializer(AccountQuerySerializer):

@@ -392,6 +392,8 @@ class BotStartView(APIView):
         choice = choose_price_source(data["prices"])
         settings = BotSettings(
             intel_level=data["intel_level"],
+            strategy=data["strategy"],
+            strategy_params=data["strategy_params"],
             chain_id=data["chain"],
             prices=choice.source,
             price_note=choice.note,

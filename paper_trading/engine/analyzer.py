@@ -7,12 +7,15 @@ Every decision, HOLD included, becomes a thought; all effects leave as one `Tick
 from __future__ import annotations
 
 import math
+import sys
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 from paper_trading.engine import metrics, money
 from paper_trading.engine.chains import Chain, Token
@@ -47,12 +50,50 @@ from paper_trading.engine.prices.feed import (
     PriceUnavailableError,
     feed_problem,
 )
+from paper_trading.engine.prices.replay import ReplaySource
 from paper_trading.engine.risk import RiskState, exit_reason, tripped_breakers
-from paper_trading.engine.strategies.base import Action, Decision, MarketView, Strategy
+from paper_trading.engine.strategies.base import (
+    Action,
+    Decision,
+    FloatArray,
+    MarketView,
+    Strategy,
+)
 from paper_trading.engine.strategies.indicators import volatility
 
 #: How many prices per token the analyzer keeps for strategies.
 HISTORY_LENGTH = 250
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, FloatArray]:
+    """`strategy.indicators(closes)`, refusing arrays that do not line up with the closes."""
+    arrays = strategy.indicators(closes)
+    for name, values in arrays.items():
+        if len(values) != len(closes):
+            raise ValueError(
+                f"{strategy.name}.indicators() returned {len(values)} values of {name!r} for "
+                f"{len(closes)} closes; each indicator needs one value per close"
+            )
+    return arrays
+
+
+class _RecordedIndicators:
+    """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
+
+    def __init__(self, strategy: Strategy, points: Sequence[tuple[datetime, Decimal]]) -> None:
+        closes = np.fromiter((float(p) for _, p in points), dtype=np.float64, count=len(points))
+        # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
+        arrays = _indicator_arrays(strategy, closes)
+        self.columns = {name: values.tolist() for name, values in arrays.items()}
+        self.index = {moment: i for i, (moment, _) in enumerate(points)}
+
+    def at(self, moment: datetime) -> Mapping[str, float] | None:
+        i = self.index.get(moment)
+        if i is None:
+            return None
+        return {name: values[i] for name, values in self.columns.items()}
 
 
 class MarketAnalyzer:
@@ -89,17 +130,29 @@ class MarketAnalyzer:
         self.universe = list(universe) if universe is not None else chain.tradable_tokens
         native = chain.token(chain.native_price_token)
         self._native_price_symbol = native.price_symbol
+        #: Price symbol -> indicators over the whole recording, when the source has one.
+        self._recorded: dict[str, _RecordedIndicators] = {}
+        #: Allowed-token setting -> (tokens, price symbols): the same every tick until edited.
+        self._selection: dict[tuple[str, ...], tuple[list[Token], list[str]]] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
     @property
     def tokens(self) -> list[Token]:
-        allowed = {s.upper() for s in self.config.allowed_tokens}
-        return [t for t in self.universe if not allowed or t.symbol in allowed]
+        return self._selected()[0]
 
     def _price_symbols(self) -> list[str]:
-        symbols = {t.price_symbol for t in self.tokens} | {self._native_price_symbol}
-        return sorted(symbols)
+        return self._selected()[1]
+
+    def _selected(self) -> tuple[list[Token], list[str]]:
+        key = self.config.allowed_tokens
+        selection = self._selection.get(key)
+        if selection is None:
+            allowed = {s.upper() for s in key}
+            tokens = [t for t in self.universe if not allowed or t.symbol in allowed]
+            symbols = {t.price_symbol for t in tokens} | {self._native_price_symbol}
+            selection = self._selection[key] = (tokens, sorted(symbols))
+        return selection
 
     def warm_up(self, until: datetime) -> None:
         """Fill the strategy's history from the source so a (re)start does not trade blind."""
@@ -180,6 +233,30 @@ class MarketAnalyzer:
             reverted_trades=self.counters.failed_trades,
         )
 
+    def indicators(self, price_symbol: str, at: datetime) -> Mapping[str, float]:
+        """The strategy's indicator values for the bar closing at `at`.
+
+        A replay knows its whole recording up front, so each symbol's indicators are computed
+        once over all of it and looked up by bar (backtests and replayed bots share this path,
+        hence make the same decisions); live prices only have the rolling history, so the
+        indicators are recomputed over it every tick.
+        """
+        if not self.strategy.computes_indicators:
+            return {}
+        source = self.feed.source
+        if isinstance(source, ReplaySource):
+            table = self._recorded.get(price_symbol)
+            if table is None:
+                points = source.history(price_symbol, _END_OF_TIME, sys.maxsize)
+                table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
+            row = table.at(at)
+            if row is not None:
+                return row
+        history = self.history[price_symbol]
+        closes = np.fromiter((float(p) for p in history), dtype=np.float64, count=len(history))
+        arrays = _indicator_arrays(self.strategy, closes)
+        return {name: float(values[-1]) for name, values in arrays.items()}
+
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
         percent_per_bar = volatility(list(self.history.get(price_symbol, ())), 50) or 0.0
         return percent_per_bar / 100 / math.sqrt(self.bar_seconds)
@@ -194,6 +271,13 @@ class _Tick:
         self.events: list[Event] = []
         self.touched: dict[str, Position] = {}
         self._seq = 0
+        self._value: Decimal | None = None
+
+    def portfolio_value(self) -> Decimal:
+        """The portfolio's value now: cached, as within a tick only a trade changes it."""
+        if self._value is None:
+            self._value = self.a.portfolio.total_value_usd
+        return self._value
 
     def _id(self, kind: str) -> uuid.UUID:
         self._seq += 1
@@ -287,8 +371,9 @@ class _Tick:
             bar_seconds=a.bar_seconds,
             position=position.view() if position else None,
             cash_usd=a.portfolio.cash_usd,
-            portfolio_value_usd=a.portfolio.total_value_usd,
+            portfolio_value_usd=self.portfolio_value(),
             config=a.config,
+            indicators=a.indicators(token.price_symbol, quote.timestamp),
         )
         decision = a.strategy.decide(view)
         data = self._market_data(token.symbol, quote.price_usd, decision)
@@ -376,6 +461,7 @@ class _Tick:
             position_id=a.ids.make("position", c.tick_number, token.symbol),
         )
         execution = a.executor.execute(request, a.risk_state(self.now))
+        self._value = None  # even a blocked or reverted swap may have cost gas
         trade = execution.trade
         if trade is None or execution.ledger is None:
             return execution
@@ -404,7 +490,7 @@ class _Tick:
             "price_usd": str(price),
             "chain_id": a.chain.chain_id,
             "cash_usd": str(a.portfolio.cash_usd),
-            "portfolio_value_usd": str(a.portfolio.total_value_usd),
+            "portfolio_value_usd": str(self.portfolio_value()),
             "position_quantity": str(position.quantity) if position else "0",
             "position_pnl_percent": str(position.unrealized_pnl_percent) if position else None,
         }

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from paper_trading.engine import money
-from paper_trading.engine.events import PerformanceSnapshot, PortfolioSnapshot
+from paper_trading.engine.events import (
+    PerformanceSnapshot,
+    PortfolioSnapshot,
+    TradeRecord,
+    TradeStatus,
+)
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
@@ -89,6 +95,104 @@ def sortino_ratio(equity: Iterable[Decimal], bar_seconds: int) -> Decimal | None
     return EquityCurve(equity).sortino(bar_seconds)
 
 
+def drawdown_series(equity: Iterable[Decimal]) -> list[Decimal]:
+    """Each point's fall below the running peak, in percent (0 at a new high)."""
+    peak = money.ZERO
+    series: list[Decimal] = []
+    for value in equity:
+        peak = max(peak, value)
+        series.append(money.ratio((peak - value) / peak * 100) if peak > 0 else money.ZERO)
+    return series
+
+
+def profit_factor(closed_trade_pnls: Iterable[Decimal]) -> Decimal | None:
+    """Gross profit of winning trades over gross loss of losing ones; None without both."""
+    gross_win = gross_loss = money.ZERO
+    for pnl in closed_trade_pnls:
+        if pnl > 0:
+            gross_win += pnl
+        else:
+            gross_loss -= pnl
+    if gross_loss <= 0 or gross_win <= 0:
+        return None
+    return money.ratio(gross_win / gross_loss)
+
+
+def annualized_return_percent(
+    initial_usd: Decimal, final_usd: Decimal, seconds: float
+) -> Decimal | None:
+    """The yearly rate that compounds `initial_usd` into `final_usd` over `seconds`.
+
+    None for an empty period or a wiped-out account, where a rate means nothing.
+    """
+    if seconds <= 0 or initial_usd <= 0 or final_usd <= 0:
+        return None
+    growth = float(final_usd / initial_usd)
+    try:
+        rate = growth ** (SECONDS_PER_YEAR / seconds) - 1
+    except OverflowError:
+        return None
+    return money.ratio(Decimal(rate * 100)) if math.isfinite(rate) else None
+
+
+def exposure_percent(points: Iterable[tuple[Decimal, Decimal]]) -> Decimal:
+    """Average share of the portfolio held in tokens, over (positions value, total value) points.
+
+    0 for a strategy that never bought, 100 for one fully invested all the time.
+    """
+    count = 0
+    share = money.ZERO
+    for positions_usd, total_usd in points:
+        count += 1
+        if total_usd > 0:
+            share += positions_usd / total_usd
+    return money.ratio(share * 100 / count) if count else money.ZERO
+
+
+@dataclass
+class TokenResult:
+    """One token's trades in a run: counts, P&L and costs (the ledger's definitions)."""
+
+    symbol: str
+    trades: int = 0
+    reverted: int = 0
+    #: Closing trades (executed sells) and how many of them had a positive net P&L.
+    closes: int = 0
+    wins: int = 0
+    realized_pnl_usd: Decimal = money.ZERO
+    fees_usd: Decimal = money.ZERO
+    gas_usd: Decimal = money.ZERO
+    volume_usd: Decimal = money.ZERO
+
+    @property
+    def win_rate_percent(self) -> Decimal:
+        return money.ratio(Decimal(self.wins * 100) / self.closes) if self.closes else money.ZERO
+
+    @property
+    def net_pnl_usd(self) -> Decimal:
+        """Price P&L less every swap fee and every gas bill."""
+        return self.realized_pnl_usd - self.fees_usd - self.gas_usd
+
+
+def per_token(trades: Iterable[TradeRecord]) -> list[TokenResult]:
+    """Results by token, sorted by symbol; reverted swaps count their gas and nothing else."""
+    results: dict[str, TokenResult] = {}
+    for t in trades:
+        r = results.setdefault(t.symbol, TokenResult(t.symbol))
+        r.trades += 1
+        r.gas_usd += t.gas_usd
+        if t.status is TradeStatus.REVERTED:
+            r.reverted += 1
+            continue
+        r.realized_pnl_usd += t.realized_pnl_usd
+        r.fees_usd += t.fee_usd
+        r.volume_usd += t.amount_in_usd
+        if t.side == "SELL":
+            r.closes += 1
+            r.wins += t.net_pnl_usd > 0
+    return [results[s] for s in sorted(results)]
+
+
 def compute(
     *,
     now: datetime,
@@ -100,12 +204,7 @@ def compute(
     reverted_trades: int,
 ) -> PerformanceSnapshot:
     curve = equity if isinstance(equity, EquityCurve) else EquityCurve(equity)
-    wins = [p for p in closed_trade_pnls if p > 0]
-    losses = [p for p in closed_trade_pnls if p <= 0]
-    gross_loss = -sum(losses, Decimal(0))
-    profit_factor = (
-        money.ratio(sum(wins, Decimal(0)) / gross_loss) if gross_loss > 0 and wins else None
-    )
+    wins = sum(1 for p in closed_trade_pnls if p > 0)
     closed = len(closed_trade_pnls)
     initial = portfolio.initial_balance_usd
     return PerformanceSnapshot(
@@ -122,10 +221,10 @@ def compute(
         total_trades=total_trades,
         reverted_trades=reverted_trades,
         closed_trades=closed,
-        winning_trades=len(wins),
-        losing_trades=len(losses),
-        win_rate_percent=money.ratio(Decimal(len(wins) * 100) / closed if closed else 0),
-        profit_factor=profit_factor,
+        winning_trades=wins,
+        losing_trades=closed - wins,
+        win_rate_percent=money.ratio(Decimal(wins * 100) / closed if closed else 0),
+        profit_factor=profit_factor(closed_trade_pnls),
         sharpe_ratio=curve.sharpe(bar_seconds),
         sortino_ratio=curve.sortino(bar_seconds),
         max_drawdown_percent=curve.max_drawdown_percent,

@@ -7,7 +7,8 @@ import os
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +34,7 @@ from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR, ReplaySource
 from paper_trading.engine.prices.synthetic import SyntheticSource
 from paper_trading.engine.schedule import ReplaySchedule, WallClockSchedule
 from paper_trading.engine.strategies.base import Strategy
+from paper_trading.engine.strategies.catalog import resolve_strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.realtime.publisher import ChannelsPublisher, publish_session_status
@@ -69,7 +71,12 @@ class ReplayExhaustedError(Exception):
 
 @dataclass(frozen=True)
 class BotSettings:
+    #: The Intel slider's level: `intel_slider`'s `level` unless `strategy_params` sets it.
     intel_level: int = 5
+    #: A built-in strategy's name, package.module.Class or path/to/file.py:Class.
+    strategy: str = IntelSliderEngine.name
+    #: The strategy's parameters (text or numbers); checked and completed with defaults.
+    strategy_params: Mapping[str, object] = field(default_factory=dict)
     chain_id: int = DEFAULT_CHAIN_ID
     #: "live", "replay" (recorded real prices) or "synthetic" (tests only).
     prices: str = PaperTradingSession.PriceSource.REPLAY
@@ -91,6 +98,7 @@ class BotSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.intel_level <= 10:
             raise ValueError(f"intel level must be between 1 and 10, got {self.intel_level}")
+        self._resolve_strategy()
         get_chain(self.chain_id)
         if self.prices not in PaperTradingSession.PriceSource.values:
             raise ValueError(f"unknown price source {self.prices!r}")
@@ -100,6 +108,13 @@ class BotSettings:
             raise ValueError("tick interval must be a positive number of seconds")
         if self.period_start and self.period_end and self.period_start >= self.period_end:
             raise ValueError("the replay period must start before it ends")
+
+    def _resolve_strategy(self) -> None:
+        """Store the checked choice, so the session (and any resumed run) builds exactly it."""
+        choice = resolve_strategy(self.strategy, self.strategy_params, self.intel_level)
+        object.__setattr__(self, "strategy", choice.spec)
+        object.__setattr__(self, "strategy_params", choice.params)
+        object.__setattr__(self, "intel_level", choice.intel_level)
 
     @property
     def resolved_tick_interval(self) -> int:
@@ -174,6 +189,8 @@ def start_session(
                 account=account,
                 name=settings.session_name,
                 intel_level=settings.intel_level,
+                strategy_name=settings.strategy,
+                strategy_params=dict(settings.strategy_params),
                 chain_id=settings.chain_id,
                 price_source=settings.prices,
                 price_source_note=settings.price_note,
@@ -215,7 +232,10 @@ def claim_session(session: PaperTradingSession, runner: str) -> None:
 
 
 def strategy_for(session: PaperTradingSession) -> Strategy:
-    return IntelSliderEngine(session.intel_level)
+    """The session's strategy; sessions from before strategy selection store only a level."""
+    return resolve_strategy(
+        session.strategy_name, session.strategy_params, session.intel_level
+    ).strategy
 
 
 def account_clock(session: PaperTradingSession) -> datetime | None:

@@ -1,10 +1,19 @@
-"""One engine: a backtest and a paper bot on the same replay make the same trades."""
+"""One engine: a backtest and a paper bot on the same replay make the same trades.
+
+Both through the engine objects and through the commands (`backtest` and
+`run_paper_bot --prices replay --speed max`).
+"""
 
 from __future__ import annotations
 
+import json
 import threading
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from paper_trading.engine.backtest import run_backtest
 from paper_trading.engine.chains import get_chain
@@ -65,3 +74,51 @@ def test_backtest_and_replay_bot_make_identical_trades(account: PaperTradingAcco
     account.refresh_from_db()
     assert result.portfolio.cash_usd == account.current_balance_usd
     assert result.portfolio.total_pnl_usd == account.total_pnl_usd
+
+
+def test_the_backtest_command_and_run_paper_bot_at_max_speed_make_identical_trades(
+    account: PaperTradingAccount, tmp_path: Path
+) -> None:
+    common = ["--intel", "7", "--chain", "arbitrum", "--from", "2025-12-20", "--to", "2026-01-05"]
+    call_command(
+        "run_paper_bot", "--account", account.name, "--prices", "replay", "--speed", "max",
+        *common, stdout=StringIO(),
+    )  # fmt: skip
+    call_command("backtest", *common, "--no-progress", "--output", str(tmp_path), stdout=StringIO())
+
+    doc = json.loads((tmp_path / "backtest.json").read_text())
+    numbers = ["amount_in", "amount_out", "fee_usd", "gas_usd", "price_impact_bps"]
+    numbers += ["slippage_bps", "realized_pnl_usd"]
+    backtest_trades = sorted(
+        (
+            t["created_at"],
+            t["symbol"],
+            t["side"],
+            t["status"],
+            t["reason"],
+            *(Decimal(t[c]) for c in numbers),
+        )
+        for t in doc["trades"]
+    )
+    bot_trades = sorted(
+        (
+            t.created_at.isoformat(),
+            t.token_symbol,
+            t.side,
+            t.status,
+            t.reason,
+            t.amount_in,
+            t.amount_out,
+            t.swap_fee_usd,
+            t.gas_cost_usd,
+            t.price_impact_bps,
+            t.slippage_bps,
+            t.realized_pnl_usd,
+        )
+        for t in account.trades.all()
+    )
+    assert len(bot_trades) > 10
+    assert backtest_trades == bot_trades
+    account.refresh_from_db()
+    assert Decimal(doc["metrics"]["total_pnl_usd"]) == account.total_pnl_usd
+    assert account.sessions.get().total_ticks == doc["metrics"]["ticks"]

@@ -27,6 +27,8 @@ GWEI_DECIMALS = 9
 NATIVE_DECIMALS = 18
 #: How many blocks of the EIP-1559 rule lead up to a modelled base fee.
 HISTORY_BLOCKS = 64
+#: Blocks whose modelled gas used a GasModel remembers (a few hundred kB at most).
+_GAS_USED_CACHE_BLOCKS = 4096
 
 # Fjord L1 data fee constants (OP-stack GasPriceOracle).
 FJORD_MIN_SIZE_SCALED = 100 * 1_000_000
@@ -36,7 +38,8 @@ FJORD_SCALE = 1_000_000_000_000
 #: A signed approve() compresses to about this many bytes, under Fjord's 100-byte floor.
 APPROVE_TX_FASTLZ_SIZE = 90
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The model's block 0 starts at the Unix epoch.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,32 @@ class LiveGasFigures:
 LiveGasProvider = Callable[[], LiveGasFigures | None]
 
 
+@dataclass(frozen=True)
+class FeesPaid:
+    """Per-gas fees a landed transaction paid: its block's base fee and its effective tip.
+
+    The transaction manager knows them from the block it simulated inclusion in, so the bill
+    uses them instead of the model's figures for the moment.
+    """
+
+    base_fee_wei: int
+    tip_wei: int
+
+
 def next_base_fee(base_fee_wei: int, gas_used: int, gas_limit: int) -> int:
     """EIP-1559: the next block's base fee, moving at most 1/8 (12.5%) towards demand."""
     target = gas_limit // 2
     if gas_used > target:
         return base_fee_wei + max(1, base_fee_wei * (gas_used - target) // target // 8)
     return base_fee_wei - base_fee_wei * (target - gas_used) // target // 8
+
+
+def blocks_since(genesis: datetime, now: datetime, block_time_seconds: Decimal) -> int:
+    """Whole block times from `genesis` to `now`: the number of the block whose slot holds it."""
+    if now.tzinfo is None:
+        raise ValueError("gas model needs a timezone-aware time")
+    micros = (now - genesis) // timedelta(microseconds=1)
+    return floor(money.div(Decimal(micros), block_time_seconds * 1_000_000))
 
 
 def fjord_l1_fee_wei(
@@ -107,6 +130,9 @@ class GasModel:
         self.seed = seed
         self.overrides = overrides
         self.live = live
+        #: Each modelled block's gas used, drawn once: consecutive bills share 63 of their 64
+        #: blocks, and seeding a generator per block was most of a backtest's trade cost.
+        self._gas_used: dict[int, int] = {}
 
     def live_figures(self) -> LiveGasFigures | None:
         """Figures to bill with instead of the model, or None when the model applies."""
@@ -124,10 +150,7 @@ class GasModel:
 
     def block_number(self, now: datetime) -> int:
         """Model block height: whole block times since the epoch."""
-        if now.tzinfo is None:
-            raise ValueError("gas model needs a timezone-aware time")
-        micros = (now - _EPOCH) // timedelta(microseconds=1)
-        return floor(money.div(Decimal(micros), self.chain.gas.block_time_seconds * 1_000_000))
+        return blocks_since(EPOCH, now, self.chain.gas.block_time_seconds)
 
     def modelled_base_fee_wei(self, now: datetime) -> int:
         """Base fee of the block at `now`, replayed from the profile over the blocks before it."""
@@ -136,10 +159,18 @@ class GasModel:
         fee = max(floor_wei, _wei(profile.base_fee_gwei))
         block = self.block_number(now)
         for number in range(block - HISTORY_BLOCKS, block):
-            rng = random.Random(f"{self.seed}:{self.chain.chain_id}:{number}")
-            gas_used = rng.randint(0, profile.block_gas_limit)
+            gas_used = self._modelled_gas_used(number)
             fee = max(floor_wei, next_base_fee(fee, gas_used, profile.block_gas_limit))
         return fee
+
+    def _modelled_gas_used(self, number: int) -> int:
+        gas_used = self._gas_used.get(number)
+        if gas_used is None:
+            if len(self._gas_used) >= _GAS_USED_CACHE_BLOCKS:
+                self._gas_used.clear()
+            rng = random.Random(f"{self.seed}:{self.chain.chain_id}:{number}")
+            gas_used = self._gas_used[number] = rng.randint(0, self.chain.gas.block_gas_limit)
+        return gas_used
 
     def cost(
         self,
@@ -147,11 +178,17 @@ class GasModel:
         now: datetime,
         native_price_usd: Decimal,
         tx_fastlz_size: int | None = None,
+        fees: FeesPaid | None = None,
     ) -> GasCost:
-        """The bill for `gas_units` of execution; `tx_fastlz_size` defaults to a swap's size."""
+        """The bill for `gas_units` of execution; `tx_fastlz_size` defaults to a swap's size.
+
+        `fees` bills at the fees of the block a simulated transaction landed in (modelled L1 fee).
+        """
         profile = self.chain.gas
-        live = self.live_figures()
-        if live is None:
+        live = None if fees is not None else self.live_figures()
+        if fees is not None:
+            base_wei, tip_wei = fees.base_fee_wei, fees.tip_wei
+        elif live is None:
             base_wei = self.modelled_base_fee_wei(now)
             tip_wei = _wei(profile.priority_fee_gwei)
         else:
@@ -178,9 +215,13 @@ class GasModel:
             source="default" if live is None else "rpc",
         )
 
-    def approval_cost(self, now: datetime, native_price_usd: Decimal) -> GasCost:
+    def approval_cost(
+        self, now: datetime, native_price_usd: Decimal, fees: FeesPaid | None = None
+    ) -> GasCost:
         """The one-off ERC-20 approve a router needs before it can spend a token."""
-        return self.cost(self.chain.gas.approve_gas, now, native_price_usd, APPROVE_TX_FASTLZ_SIZE)
+        return self.cost(
+            self.chain.gas.approve_gas, now, native_price_usd, APPROVE_TX_FASTLZ_SIZE, fees
+        )
 
     def _modelled_l1_fee(self, tx_fastlz_size: int | None) -> Decimal:
         l1 = self.chain.gas.l1

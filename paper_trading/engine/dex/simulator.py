@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Context, Decimal, localcontext
 
 from paper_trading.engine import money
 from paper_trading.engine.chains import Chain, PoolKind, PoolSpec, Token
-from paper_trading.engine.dex.gas import GasModel
+from paper_trading.engine.dex.gas import FeesPaid, GasModel
 from paper_trading.engine.dex.pools import InsufficientLiquidityError, build_pool
 from paper_trading.engine.dex.quote import GasCost, Side, SwapFill, SwapQuote
 
@@ -132,11 +132,13 @@ class DexSimulator:
         now: datetime,
         inclusion_mid_price_usd: Decimal,
         needs_approval: bool,
+        fees: FeesPaid | None = None,
     ) -> SwapFill:
         """Land the quoted swap at the price of its block, or revert it below the minimum.
 
-        Gas is valued at the quote's native price. For a revert `slippage_bps` is the shortfall
-        the swap would have had, which is why it reverted; an approval is paid either way.
+        Gas is valued at the quote's native price, billed at `fees` when the transaction manager
+        knows the block's fees. For a revert `slippage_bps` is the shortfall the swap would have
+        had, which is why it reverted; an approval is paid either way.
         """
         if quote.chain_id != self.chain.chain_id:
             raise ValueError(f"quote is for chain {quote.chain_id}, not {self.chain.name}")
@@ -144,7 +146,7 @@ class DexSimulator:
         token = self.chain.token(quote.symbol)
         token_in, token_out = self._tokens(token, quote.side)
         native_price = quote.gas.native_price_usd
-        approval = self.gas_model.approval_cost(now, native_price) if needs_approval else None
+        approval = self.gas_model.approval_cost(now, native_price, fees) if needs_approval else None
         in_units = money.to_base_units(quote.amount_in, token_in.decimals)
         min_units = money.to_base_units(quote.min_amount_out, token_out.decimals)
         try:
@@ -164,7 +166,9 @@ class DexSimulator:
                 fee_usd=leg.fee_usd,
                 price_impact_bps=leg.price_impact_bps,
                 slippage_bps=_slippage_bps(quote, leg.amount_out),
-                gas=self.gas_model.cost(_swap_gas(self.chain, spec.kind), now, native_price),
+                gas=self.gas_model.cost(
+                    _swap_gas(self.chain, spec.kind), now, native_price, fees=fees
+                ),
                 approval_gas=approval,
             )
         with localcontext(money.CONTEXT):
@@ -190,7 +194,7 @@ class DexSimulator:
             fee_usd=_ZERO,
             price_impact_bps=_ZERO,
             slippage_bps=_slippage_bps(quote, _ZERO if leg is None else leg.amount_out),
-            gas=self._revert_gas(spec.kind, now, native_price),
+            gas=self._revert_gas(spec.kind, now, native_price, fees),
             approval_gas=approval,
             revert_reason=reason,
         )
@@ -248,12 +252,33 @@ class DexSimulator:
             execution_price_usd=money.price(execution_price),
         )
 
-    def _revert_gas(self, kind: PoolKind, now: datetime, native_price: Decimal) -> GasCost:
+    def _revert_gas(
+        self, kind: PoolKind, now: datetime, native_price: Decimal, fees: FeesPaid | None
+    ) -> GasCost:
         if kind is PoolKind.V2:
             units = V2_REVERT_GAS
         else:
             units = _swap_gas(self.chain, kind) * V3_REVERT_GAS_PERCENT // 100
-        return self.gas_model.cost(units, now, native_price)
+        return self.gas_model.cost(units, now, native_price, fees=fees)
+
+
+def fill_at_minimum(fill: SwapFill) -> SwapFill:
+    """The fill of a sandwiched swap: the attacker leaves it exactly its minimum output."""
+    if fill.reverted:
+        raise ValueError("a reverted swap cannot be filled at its minimum")
+    quote = fill.quote
+    out = quote.min_amount_out
+    with localcontext(money.CONTEXT):
+        if quote.side is Side.BUY:
+            execution_price = fill.amount_in / out if out else _ZERO
+        else:
+            execution_price = out / fill.amount_in
+    return replace(
+        fill,
+        amount_out=out,
+        execution_price_usd=money.price(execution_price),
+        slippage_bps=_slippage_bps(quote, out),
+    )
 
 
 def _swap_gas(chain: Chain, kind: PoolKind) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from paper_trading.engine.prices.replay import interval_to_seconds
+from paper_trading.engine.prices.replay import candle_file, interval_to_seconds
 
 
 def interval_for_days(days: int) -> str:
@@ -39,7 +39,7 @@ def write_candles(
         opened = datetime.fromtimestamp(close - step, tz=UTC)  # the file's stamps are UTC
         bars[opened] = price
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{price_symbol}_USDT-{interval}.csv.gz"
+    path = candle_file(folder, price_symbol, interval)
     with gzip.open(path, "wt", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "open", "high", "low", "close", "volume"])

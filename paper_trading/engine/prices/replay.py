@@ -30,6 +30,11 @@ _DAY = timedelta(days=1)
 _FILE_SUFFIX = "_USDT-{interval}.csv.gz"
 
 
+def candle_file(data_dir: Path, symbol: str, interval: str) -> Path:
+    """Where a token's candles of one interval live: `<SYMBOL>_USDT-<interval>.csv.gz`."""
+    return data_dir / f"{symbol.upper()}{_FILE_SUFFIX.format(interval=interval)}"
+
+
 def interval_to_seconds(interval: str) -> int:
     """Bar length of a Binance-style interval name ("15m", "1h", "1d")."""
     match = _INTERVAL_RE.match(interval)
@@ -93,9 +98,9 @@ class ReplaySource:
         else:
             wanted = {s.upper() for s in symbols}
             paths = {
-                s: data_dir / f"{s}{suffix}"
+                s: candle_file(data_dir, s, interval)
                 for s in wanted
-                if (data_dir / f"{s}{suffix}").is_file()
+                if candle_file(data_dir, s, interval).is_file()
             }
         if not paths:
             raise PriceUnavailableError(f"no recorded price files *{suffix} in {data_dir}")

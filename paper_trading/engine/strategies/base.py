@@ -10,7 +10,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Self
 
+import numpy as np
+import numpy.typing as npt
+
+from paper_trading.engine import money
 from paper_trading.engine.config import TradingConfig
+
+#: A whole price series, or one indicator over it, oldest first (float: indicators never
+#: enter the ledger).
+FloatArray = npt.NDArray[np.float64]
 
 
 class Action(StrEnum):
@@ -43,6 +51,34 @@ class MarketView:
     cash_usd: Decimal
     portfolio_value_usd: Decimal
     config: TradingConfig
+    #: This bar's value of each array `Strategy.indicators` returned (NaN while an indicator
+    #: is still warming up); empty for strategies that compute none.
+    indicators: Mapping[str, float] = field(default_factory=dict)
+
+    def buy_budget(self, percent: Decimal, sized_as: str = "") -> tuple[Decimal, str]:
+        """USD a buy of `percent` of the portfolio may spend, and which limit set it.
+
+        The smallest of the requested share, the room left under the configured position cap
+        and the cash available, so a strategy never asks for more than the bot would allow.
+        `sized_as` names the requested share in that explanation.
+        """
+        held = self.position.quantity if self.position else money.ZERO
+        held_usd = money.usd(money.mul(held, self.price))
+        cap_percent = self.config.max_position_size_percent
+        cap_usd = money.usd(
+            money.div(money.mul(self.portfolio_value_usd, cap_percent), money.HUNDRED)
+        )
+        wanted = money.div(money.mul(self.portfolio_value_usd, percent), money.HUNDRED)
+        room = "the room left under the" if held_usd > 0 else "the"
+        size, limit = min(
+            (
+                (wanted, sized_as or f"the {percent.normalize():f}% position size"),
+                (cap_usd - held_usd, f"{room} {cap_percent.normalize():f}% position cap"),
+                (self.cash_usd, "available cash"),
+            ),
+            key=lambda candidate: candidate[0],
+        )
+        return max(money.usd(size), money.ZERO), limit
 
 
 @dataclass(frozen=True)
@@ -116,19 +152,41 @@ class Strategy(ABC):
     #: Keyword arguments of `__init__`, with their defaults and searchable ranges.
     parameters: ClassVar[Mapping[str, Parameter]] = {}
 
+    def indicators(self, closes: FloatArray) -> Mapping[str, FloatArray]:
+        """Indicator arrays over a whole close series, each as long as `closes`.
+
+        Override to have indicators computed once per symbol over a replay (or over the rolling
+        history each live tick) instead of inside `decide`; `decide` then reads this bar's
+        values from `view.indicators`. The value at index i must use only `closes[: i + 1]`,
+        or a backtest would trade on the future. NaN marks "not enough history yet".
+        """
+        return {}
+
+    @property
+    def computes_indicators(self) -> bool:
+        """Whether this strategy overrides `indicators` (so the analyzer has work to do)."""
+        return type(self).indicators is not Strategy.indicators
+
     @classmethod
-    def from_params(cls, params: Mapping[str, object] | None = None) -> Self:
-        """Build the strategy from (possibly textual) parameter values, defaults for the rest."""
+    def resolve_params(cls, params: Mapping[str, object] | None = None) -> dict[str, int | float]:
+        """Every declared parameter's value: (possibly textual) `params` checked, defaults added.
+
+        What a session stores, so a run can be repeated exactly even if defaults change later.
+        """
         given = dict(params or {})
         unknown = sorted(set(given) - set(cls.parameters))
         if unknown:
             known = ", ".join(sorted(cls.parameters)) or "none"
             raise ValueError(f"{cls.name} has no parameter {', '.join(unknown)} (known: {known})")
-        values = {
+        return {
             name: spec.coerce(name, given[name]) if name in given else spec.default
             for name, spec in cls.parameters.items()
         }
-        return cls(**values)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object] | None = None) -> Self:
+        """Build the strategy from (possibly textual) parameter values, defaults for the rest."""
+        return cls(**cls.resolve_params(params))
 
     @abstractmethod
     def decide(self, view: MarketView) -> Decision:

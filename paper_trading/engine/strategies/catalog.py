@@ -11,14 +11,17 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
+from paper_trading.engine.strategies.ma_crossover import MACrossover
+from paper_trading.engine.strategies.rsi_reversion import RSIReversion
 
 BUILTIN: Mapping[str, type[Strategy]] = {
-    IntelSliderEngine.name: IntelSliderEngine,
+    cls.name: cls for cls in (IntelSliderEngine, MACrossover, RSIReversion)
 }
 
 
@@ -47,9 +50,71 @@ def load_strategy_class(spec: str) -> type[Strategy]:
     return found
 
 
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """Command-line `NAME=VALUE` pairs as a dict; `from_params` converts and checks the values."""
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected NAME=VALUE, got {item!r}")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def portable_spec(spec: str) -> str:
+    """`spec` checked, with a file's path made absolute so another process or directory finds it."""
+    load_strategy_class(spec)
+    if spec in BUILTIN or ":" not in spec:
+        return spec
+    path_text, _, class_name = spec.rpartition(":")
+    return f"{Path(path_text).resolve()}:{class_name}"
+
+
 def build_strategy(spec: str, params: Mapping[str, object] | None = None) -> Strategy:
     """Load `spec` and build it from `params` (validated against its declared parameters)."""
     return load_strategy_class(spec).from_params(params)
+
+
+class StrategyChoiceError(ValueError):
+    """A strategy or its parameters are unusable; `field` says which of the two."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StrategyChoice:
+    #: The spec with a file's path made absolute (workers may run elsewhere).
+    spec: str
+    #: Every declared parameter's value, defaults filled in: what the session stores.
+    params: dict[str, int | float]
+    #: The Intel slider's level when that is the strategy, else the level given.
+    intel_level: int
+    strategy: Strategy
+
+
+def resolve_strategy(
+    spec: str, params: Mapping[str, object], intel_level: int = 5
+) -> StrategyChoice:
+    """Check a strategy choice before a session is opened for it.
+
+    `intel_level` is intel_slider's `level` unless `params` sets it, so `--intel` keeps working.
+    """
+    try:
+        spec = portable_spec(spec)
+    except ValueError as exc:
+        raise StrategyChoiceError("strategy", str(exc)) from None
+    given = dict(params)
+    if spec == IntelSliderEngine.name:
+        given.setdefault("level", intel_level)
+    try:
+        strategy = build_strategy(spec, given)
+    except (TypeError, ValueError) as exc:
+        raise StrategyChoiceError("strategy_params", str(exc)) from None
+    level = strategy.level if isinstance(strategy, IntelSliderEngine) else intel_level
+    return StrategyChoice(spec, type(strategy).resolve_params(given), level, strategy)
 
 
 def _module_from_file(path: Path) -> object:

@@ -26,6 +26,9 @@ from paper_trading.engine.strategies.base import (
     PositionView,
     Strategy,
 )
+from paper_trading.engine.strategies.wording import number as _num
+from paper_trading.engine.strategies.wording import price as _price
+from paper_trading.engine.strategies.wording import usd as _usd
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
@@ -168,21 +171,6 @@ def _read(window: Sequence[Decimal], bar_seconds: int, profile: IntelProfile) ->
 def _score(value: float) -> Decimal:
     """A 0-100 score at the one decimal the reasoning prints, so text and gates agree."""
     return money.ratio(Decimal(f"{min(max(value, 0.0), 100.0):.1f}"))
-
-
-def _price(value: float) -> str:
-    """Two decimals for dollar-priced tokens, four significant digits for sub-dollar ones."""
-    if value >= 1 or value <= 0:
-        return f"{value:,.2f}"
-    return f"{value:.{3 - math.floor(math.log10(value))}f}"
-
-
-def _usd(value: Decimal) -> str:
-    return f"${value:,.2f}"
-
-
-def _num(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 class IntelSliderEngine(Strategy):
@@ -348,19 +336,10 @@ class IntelSliderEngine(Strategy):
                 f"Signal {reading.signal:+.2f} is bullish but the position is already at or above "
                 f"the {cap_percent}% position cap ({_usd(cap_usd)}): HOLD instead of adding.",
             )
-        level_usd = money.div(
-            money.mul(view.portfolio_value_usd, profile.position_size_percent), money.HUNDRED
+        size, limit = view.buy_budget(
+            profile.position_size_percent,
+            f"level {profile.level}'s {_num(profile.position_size_percent)}% size",
         )
-        room_label = "the room left under the" if held_usd > 0 else "the"
-        size, limit = min(
-            (
-                (level_usd, f"level {profile.level}'s {_num(profile.position_size_percent)}% size"),
-                (cap_usd - held_usd, f"{room_label} {cap_percent}% position cap"),
-                (view.cash_usd, "available cash"),
-            ),
-            key=lambda candidate: candidate[0],
-        )
-        size = money.usd(size)
         if size <= 0 or size < view.config.min_trade_usd:
             return (
                 Action.HOLD,

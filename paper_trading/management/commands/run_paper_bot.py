@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any
@@ -17,6 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from paper_trading.engine.chains import get_chain
+from paper_trading.engine.strategies.catalog import parse_params
+from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
+from paper_trading.management.arguments import utc_datetime
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
@@ -51,7 +52,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--account", default=DEMO_ACCOUNT, help="account name or id")
         parser.add_argument("--user", default=DEMO_USERNAME, help="owner of a new account")
-        parser.add_argument("--intel", type=int, default=5, help="Intel level 1 (cautious)-10")
+        parser.add_argument(
+            "--strategy",
+            default=IntelSliderEngine.name,
+            help="built-in name (intel_slider, ma_crossover, rsi_reversion), "
+            "package.module.Class or path/file.py:Class",
+        )
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a strategy parameter (repeatable), e.g. --param fast_period=12",
+        )
+        parser.add_argument(
+            "--intel", type=int, default=None, help="intel_slider's level, 1 (cautious)-10 (5)"
+        )
         parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
         parser.add_argument(
             "--prices",
@@ -64,8 +80,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--data", default="", help="replay: folder of candle files (default: shipped data)"
         )
-        parser.add_argument("--from", dest="period_start", type=_utc, help="replay from (UTC)")
-        parser.add_argument("--to", dest="period_end", type=_utc, help="replay until (UTC)")
+        parser.add_argument(
+            "--from", dest="period_start", type=utc_datetime, help="replay from (UTC)"
+        )
+        parser.add_argument("--to", dest="period_end", type=utc_datetime, help="replay until (UTC)")
         parser.add_argument(
             "--speed", default="max", help="replay clock multiplier (3600 = 1 h per s) or max"
         )
@@ -102,10 +120,21 @@ class Command(BaseCommand):
             # An interrupted session resumes on its own prices; otherwise decide now, once.
             requested = resumable_price_source(account) or requested
         choice = choose_price_source(requested)
+        intel = options["intel"]
+        if intel is not None and options["strategy"] != IntelSliderEngine.name:
+            raise CommandError(
+                f"--intel sets intel_slider's level; {options['strategy']} takes --param instead"
+            )
+        try:
+            params = parse_params(options["param"])
+        except ValueError as exc:
+            raise CommandError(f"--param: {exc}") from None
         try:
             chain = get_chain(options["chain"])
             settings = BotSettings(
-                intel_level=options["intel"],
+                intel_level=5 if intel is None else intel,
+                strategy=options["strategy"],
+                strategy_params=params,
                 chain_id=chain.chain_id,
                 prices=choice.source,
                 price_note=choice.note,
@@ -131,7 +160,7 @@ class Command(BaseCommand):
         resumed = session.total_ticks > 0
         self.stdout.write(
             f"{'Resuming' if resumed else 'Starting'} session {session.session_id} on "
-            f"{account.name!r}: {chain.name}, Intel {session.intel_level}, "
+            f"{account.name!r}: {chain.name}, {_strategy_label(session)}, "
             f"prices {session.price_source.upper()}"
             + (f" (from tick {session.total_ticks})" if resumed else "")
         )
@@ -192,15 +221,13 @@ class Command(BaseCommand):
         w(f"  account value ${s['account_value_usd']:,.2f} (P&L ${s['account_pnl_usd']:,.2f})")
 
 
+def _strategy_label(session: PaperTradingSession) -> str:
+    if session.strategy_name == IntelSliderEngine.name:
+        return f"Intel {session.intel_level}"
+    params = ", ".join(f"{k}={v}" for k, v in session.strategy_params.items())
+    return f"strategy {session.strategy_name} ({params})"
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity >= 1 else logging.WARNING
     logging.getLogger("paper_trading").setLevel(level)
-
-
-def _utc(value: str) -> datetime:
-    """An ISO date or time, read as UTC unless it says otherwise."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

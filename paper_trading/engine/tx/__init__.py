@@ -1,0 +1,1 @@
+"""Paper transactions: fee paths, gas strategies, retries with escalation and sandwich risk."""

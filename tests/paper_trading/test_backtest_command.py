@@ -1,0 +1,209 @@
+"""`manage.py backtest`: the summary, the JSON result, the report, storage and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from paper_trading.models import PaperTrade, PaperTradingAccount, PaperTradingSession
+from paper_trading.selectors.analytics import equity_curve, per_token
+from paper_trading.services.verification import verify_account
+
+ROOT = Path(__file__).resolve().parents[2]
+#: 120 hourly bars of the shipped data: 80 ticks after the Intel slider's 40-bar warm-up.
+PERIOD = ["--from", "2025-12-10", "--to", "2025-12-15"]
+
+
+def backtest(*args: str) -> str:
+    out = StringIO()
+    call_command("backtest", *args, "--no-progress", stdout=out)
+    return out.getvalue()
+
+
+def test_it_prints_the_summary_and_writes_a_json_result_and_a_report(tmp_path: Path) -> None:
+    printed = backtest("--intel", "8", *PERIOD, "--output", str(tmp_path))
+
+    doc = json.loads((tmp_path / "backtest.json").read_text())
+    m = doc["metrics"]
+    for label in ("trades", "win rate", "total return", "annualised", "Sharpe", "Sortino",
+                  "max drawdown", "profit factor", "swap fees", "gas", "reverted swaps",
+                  "exposure"):  # fmt: skip
+        assert f"  {label} " in printed
+    assert f"  trades          {m['trades']} ({m['reverted_trades']} reverted swaps)" in printed
+    assert f"JSON result: {tmp_path / 'backtest.json'}" in printed
+    assert f"HTML report: {tmp_path / 'backtest.html'}" in printed
+
+    config = doc["config"]
+    assert config["strategy"] == "intel_slider"
+    assert config["params"] == {"level": 8}
+    assert (config["chain"], config["bar"], config["fee_model"], config["seed"]) == (
+        "base", "1h", "pool", 0,
+    )  # fmt: skip
+    assert config["period"]["from"] == "2025-12-10T00:00:00+00:00"
+    assert config["period"]["first_tick"] == "2025-12-11T16:00:00+00:00"  # after 40 bars
+    assert config["period"]["last_tick"] == "2025-12-15T00:00:00+00:00"
+    assert {Path(f["path"]).name for f in config["data_files"]} >= {"ETH_USDT-1h.csv.gz"}
+    assert m["ticks"] == len(doc["equity"]) == 81
+
+    # Every figure is exact text; the trade list adds up to the totals.
+    trades = doc["trades"]
+    assert m["trades"] == len(trades) > 0
+    assert all(isinstance(t["fee_usd"], str) for t in trades)
+    fees = sum(Decimal(t["fee_usd"]) for t in trades)
+    gas = sum(Decimal(t["gas_usd"]) for t in trades)
+    assert Decimal(m["fees_usd"]) == fees
+    assert Decimal(m["gas_usd"]) == gas
+    for column in ("fee_usd", "gas_usd", "price_impact_bps", "slippage_bps", "status",
+                   "revert_reason", "approval_gas_usd", "l1_fee_native"):  # fmt: skip
+        assert column in trades[0]
+    assert sum(r["trades"] for r in doc["per_token"]) == len(trades)
+    assert sum(Decimal(r["fees_usd"]) for r in doc["per_token"]) == fees
+    for r in doc["per_token"]:
+        assert f"  {r['symbol']:<6} {r['trades']:>6} " in printed
+    final = Decimal(m["final_value_usd"])
+    assert Decimal(doc["equity"][-1]["value_usd"]) == final
+    assert Decimal(m["total_pnl_usd"]) == final - Decimal(10_000)
+    assert set(doc["prices"]) == set(config["tokens"])
+
+    html = (tmp_path / "backtest.html").read_text()
+    assert "TradingView Lightweight Charts" in html  # inlined, not linked
+    assert "<script src" not in html
+    assert 'rel="stylesheet"' not in html
+
+
+def test_options_reach_the_run(tmp_path: Path) -> None:
+    backtest(
+        "--intel", "10", *PERIOD, "--tokens", "weth, uni", "--chain", "arbitrum",
+        "--fee-model", "flat:5", "--initial-balance", "2500", "--seed", "3",
+        "--output", str(tmp_path),
+    )  # fmt: skip
+    doc = json.loads((tmp_path / "backtest.json").read_text())
+    assert doc["config"]["tokens"] == ["WETH", "UNI"]
+    assert (doc["config"]["chain_id"], doc["config"]["seed"]) == (42161, 3)
+    assert doc["metrics"]["initial_balance_usd"] == "2500.00000000"
+    assert doc["trades"]
+    assert {t["symbol"] for t in doc["trades"]} <= {"WETH", "UNI"}
+    assert {t["fee_pips"] for t in doc["trades"]} == {500}  # 5 bps on every pool
+
+
+def test_a_user_strategy_from_a_file_with_params(tmp_path: Path) -> None:
+    strategy = tmp_path / "always_buy.py"
+    strategy.write_text(
+        textwrap.dedent(
+            """
+            from decimal import Decimal
+            from paper_trading.engine.strategies.base import (
+                Action, Decision, MarketView, Parameter, Strategy,
+            )
+
+            class AlwaysBuy(Strategy):
+                name = "always_buy"
+                parameters = {"usd": Parameter(50, 10, 1000)}
+
+                def __init__(self, usd: int) -> None:
+                    self.usd = Decimal(usd)
+
+                def decide(self, view: MarketView) -> Decision:
+                    return Decision(Action.BUY, view.symbol, self.usd, Decimal(0), Decimal(90),
+                                    Decimal(10), Decimal(50), "always")
+            """
+        )
+    )
+    out = tmp_path / "out"
+    spec = f"{strategy}:AlwaysBuy"
+    backtest(
+        "--strategy", spec, "--param", "usd=20", "--tokens", "WETH", *PERIOD, "--output", str(out)
+    )
+    doc = json.loads((out / "backtest.json").read_text())
+    assert doc["config"]["strategy_name"] == "always_buy"
+    assert doc["config"]["params"] == {"usd": 20}
+    buys = [t for t in doc["trades"] if t["side"] == "BUY" and t["reason"] == "strategy"]
+    assert buys
+    assert {t["amount_in"] for t in buys} == {"20.000000000000000000"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tokens", "DOGE"], "--tokens: unknown token 'DOGE'"),
+        (["--tokens", "DAI"], "--tokens: DAI is not tradable on Base"),
+        (["--from", "2030-01-01"], "--from/--to: the period has 0 1h bars"),
+        (["--from", "2026-01-02", "--to", "2026-01-01"], "--to: 2026-01-01 00:00 is not after"),
+        (["--from", "yesterday"], "argument --from: not an ISO date or time: 'yesterday'"),
+        (["--param", "level=11"], "--param: level: 11 is outside [1, 10]"),
+        (["--param", "level"], "--param: expected NAME=VALUE"),
+        (["--param", "speed=3"], "--param: intel_slider has no parameter speed"),
+        (["--strategy", "nowhere.Thing"], "--strategy: cannot import 'nowhere'"),
+        (["--strategy", "rsi_whatever"], "--strategy: unknown strategy"),
+        (["--strategy", "x.py:Nope", "--intel", "3"], "--intel: is shorthand"),
+        (["--initial-balance", "lots"], "--initial-balance: 'lots' is not a number"),
+        (["--initial-balance", "-5"], "--initial-balance: must be positive"),
+        (["--initial-balance", "NaN"], "--initial-balance: 'NaN' is not a number"),
+        (["--output", "/proc/version/x"], "--output: cannot write there"),
+        (["--fee-model", "cheap"], "--fee-model: 'cheap' is not pool, none or flat:<bps>"),
+        (["--chain", "solana"], "--chain: unknown chain 'solana'"),
+        (["--bar", "2x"], "--bar: unsupported candle interval"),
+        (["--data", "/nonexistent/folder"], "--data: /nonexistent/folder is not a folder"),
+    ],
+)
+def test_bad_input_is_a_clear_error_naming_the_option(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        backtest(*args)
+    assert message in str(caught.value)
+
+
+def test_the_command_line_prints_errors_without_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "backtest", "--tokens", "DOGE", "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "CommandError: --tokens: unknown token 'DOGE'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.django_db
+def test_save_stores_a_finished_session_the_analytics_can_show(tmp_path: Path, user: User) -> None:
+    printed = backtest("--intel", "9", *PERIOD, "--save", "--user", user.username,
+                       "--output", str(tmp_path))  # fmt: skip
+    doc: dict[str, Any] = json.loads((tmp_path / "backtest.json").read_text())
+
+    session = PaperTradingSession.objects.get()
+    account = session.account
+    assert f"Saved as session {session.session_id} of account {account.name!r}" in printed
+    assert account.user == user
+    assert account.name.startswith("Backtest intel_slider base 2025-12-11")
+    assert session.status == PaperTradingSession.Status.COMPLETED
+    assert (session.price_source, session.intel_level, session.total_ticks) == ("replay", 9, 81)
+    assert (session.strategy_name, session.strategy_params) == ("intel_slider", {"level": 9})
+    assert session.ending_value_usd == Decimal(doc["metrics"]["final_value_usd"])
+    stored = PaperTrade.objects.filter(session=session).order_by("created_at", "token_symbol")
+    assert [
+        (t.token_symbol, t.side, str(t.swap_fee_usd), t.decision is not None) for t in stored
+    ] == [
+        (t["symbol"], t["side"], t["fee_usd"], True)
+        for t in sorted(doc["trades"], key=lambda t: (t["created_at"], t["symbol"]))
+    ]
+    # The books reconcile as for any paper bot, and the analytics read the run.
+    report = verify_account(account)
+    assert report.ok, report.mismatches
+    assert account.total_pnl_usd == Decimal(doc["metrics"]["total_pnl_usd"])
+    assert len(equity_curve(account)) >= 4  # a metrics row every 20 ticks
+    assert {r.token for r in per_token(account)} == {r["symbol"] for r in doc["per_token"]}
+    # A second saved run gets its own account: no ids collide.
+    backtest("--intel", "9", *PERIOD, "--save", "--user", user.username)
+    assert PaperTradingAccount.objects.filter(user=user).count() == 2

@@ -1,0 +1,160 @@
+"""Choosing the paper bot's strategy: the command line, the API, and the stored session."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.test import APIClient
+
+from paper_trading.engine.backtest import run_backtest
+from paper_trading.engine.chains import get_chain
+from paper_trading.engine.prices.replay import ReplaySource
+from paper_trading.engine.strategies.ma_crossover import MACrossover
+from paper_trading.models import PaperAIThoughtLog, PaperTradingAccount, PaperTradingSession
+from paper_trading.services.bot_control import wait_for
+from tests.engine.test_catalog_user_strategies import USER_STRATEGY
+
+API = "/paper-trading/api/"
+TICKS = 200
+
+pytestmark = pytest.mark.django_db
+
+
+def run_bot(account: str, *args: str) -> PaperTradingSession:
+    call_command(
+        "run_paper_bot",
+        "--account",
+        account,
+        "--prices",
+        "replay",
+        "--speed",
+        "max",
+        "--max-ticks",
+        str(TICKS),
+        *args,
+        verbosity=0,
+    )
+    return PaperTradingSession.objects.get(account__name=account)
+
+
+def test_run_paper_bot_runs_a_user_strategy_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "my_strategy.py"
+    path.write_text(USER_STRATEGY)
+    session = run_bot("Mine", "--strategy", f"{path}:PriceOverEma", "--param", "period=10")
+    assert session.strategy_name == f"{path}:PriceOverEma"
+    assert session.strategy_params == {"period": 10}
+    assert session.total_ticks == TICKS
+    assert session.total_trades > 2
+    thoughts = PaperAIThoughtLog.objects.filter(account__name="Mine")
+    assert set(thoughts.values_list("strategy_name", flat=True)) == {"price_over_ema"}
+    assert thoughts.filter(reasoning__contains="vs EMA(10)").exists()
+
+
+def test_ma_crossover_bot_on_replay_trades_like_the_backtest() -> None:
+    params = ("--param", "fast_period=5", "--param", "slow_period=20", "--chain", "arbitrum")
+    session = run_bot("Cross", "--strategy", "ma_crossover", *params)
+    assert session.strategy_params == {"fast_period": 5, "slow_period": 20, "size_percent": 10.0}
+    bot = [
+        (t.created_at, t.token_symbol, t.side, t.amount_in, t.amount_out, t.gas_cost_usd)
+        for t in session.account.trades.order_by("created_at", "token_symbol", "side")
+    ]
+
+    source = ReplaySource()
+    strategy = MACrossover(5, 20, 10.0)
+    result = run_backtest(
+        chain=get_chain("arbitrum"),
+        source=source,
+        timeline=source.timeline()[: strategy.warmup_bars + TICKS],
+        bar_seconds=source.interval_seconds,
+        strategy=strategy,
+    )
+    backtest = sorted(
+        (t.created_at, t.symbol, t.side, t.amount_in, t.amount_out, t.gas_usd)
+        for t in result.trades
+    )
+    assert len(bot) > 4
+    assert bot == backtest
+
+
+def test_intel_still_sets_the_slider_level() -> None:
+    session = run_bot("Slider", "--intel", "8")
+    assert (session.strategy_name, session.intel_level) == ("intel_slider", 8)
+    assert session.strategy_params == {"level": 8}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--strategy", "ma_crossover", "--param", "fast_period=40"],
+            "strategy_params: fast_period (40) must be shorter than slow_period (30)",
+        ),
+        (["--strategy", "rsi_reversion", "--param", "period"], "--param: expected NAME=VALUE"),
+        (["--strategy", "rsi_reversion", "--param", "speed=2"], "has no parameter speed"),
+        (["--strategy", "no_such"], "strategy: unknown strategy 'no_such'"),
+        (["--strategy", "ma_crossover", "--intel", "3"], "--intel sets intel_slider's level"),
+    ],
+)
+def test_bad_choices_are_refused_before_a_session_opens(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run_bot("Refused", *args)
+    assert not PaperTradingSession.objects.filter(account__name="Refused").exists()
+
+
+def test_api_start_refuses_bad_strategy_input_naming_the_field(
+    account: PaperTradingAccount,
+) -> None:
+    client = APIClient()
+    client.force_authenticate(account.user)
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"strategy": "/tmp/x.py:Evil"}, "strategy", "not a valid choice"),
+        (
+            {"strategy": "rsi_reversion", "strategy_params": {"period": 1}},
+            "strategy_params",
+            "period: 1 is outside [2, 50]",
+        ),
+        ({"strategy_params": {"level": "high"}}, "strategy_params", "level: 'high' is not"),
+    ]
+    for body, field, text in cases:
+        response = client.post(API + "bot/start/", {"prices": "replay", **body}, format="json")
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert list(error["fields"]) == [field]
+        assert text in str(error["fields"][field])
+    assert not PaperTradingSession.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_start_with_a_strategy_stores_it_on_the_session(
+    account: PaperTradingAccount,
+) -> None:
+    client = APIClient()
+    client.force_authenticate(account.user)
+    started = client.post(
+        API + "bot/start/",
+        {
+            "prices": "replay",
+            "speed": "36000",
+            "strategy": "rsi_reversion",
+            "strategy_params": {"oversold": 25},
+        },
+        format="json",
+    )
+    assert started.status_code == 201, started.content
+    session = started.json()
+    try:
+        assert session["strategy_name"] == "rsi_reversion"
+        assert session["strategy_params"] == {
+            "period": 14,
+            "oversold": 25.0,
+            "overbought": 70.0,
+            "size_percent": 10.0,
+        }
+    finally:
+        client.post(API + "bot/stop/", {"reason": "test over"}, format="json")
+    assert wait_for(session["session_id"], timeout=30)
