@@ -1,9 +1,23 @@
-"""Argument types shared by the management commands, so `--from 2025-12-10` means one thing."""
+"""Arguments shared by the management commands, so `--from 2025-12-10` means one thing.
+
+`backtest`, `optimize` and `gas_report` all run the engine over recorded candles and take the
+same options for it (`add_backtest_arguments`), read into one `BacktestConfig`
+(`backtest_config`), so an option added or fixed for one is there for all.
+"""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from paper_trading.engine.backtest import BacktestConfig
+from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR
+from paper_trading.engine.strategies.catalog import parse_params
 
 
 def utc_datetime(value: str) -> datetime:
@@ -13,3 +27,76 @@ def utc_datetime(value: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_backtest_arguments(
+    parser: CommandParser,
+    *,
+    strategy_default: str | None = "intel_slider",
+    param_help: str = "a strategy parameter (repeatable)",
+    intel: bool = True,
+    chain_default: str = "base",
+    seed_help: str = "simulator randomness seed",
+) -> None:
+    """The strategy, market, period and cost options of a run over recorded candles."""
+    parser.add_argument(
+        "--strategy",
+        default=strategy_default,
+        required=strategy_default is None,
+        help="built-in name (intel_slider, ma_crossover, ...), package.module.Class or "
+        "path/file.py:Class",
+    )
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help=param_help
+    )
+    if intel:
+        parser.add_argument("--intel", type=int, help="shorthand for intel_slider at level 1-10")
+    parser.add_argument(
+        "--tokens", default="", help="comma-separated symbols (default: all the data covers)"
+    )
+    parser.add_argument("--chain", default=chain_default, help="chain slug or id (base, 8453, ...)")
+    parser.add_argument(
+        "--from", dest="period_start", type=utc_datetime, help="start (UTC date/time)"
+    )
+    parser.add_argument("--to", dest="period_end", type=utc_datetime, help="end (UTC date/time)")
+    parser.add_argument(
+        "--data", default="", help="folder of candle files (default: the shipped recording)"
+    )
+    parser.add_argument("--bar", default="1h", help="candle interval (1h, 15m, ...)")
+    parser.add_argument("--initial-balance", default="10000", help="starting USD balance")
+    parser.add_argument(
+        "--fee-model", default="pool", help="pool (each pool's own fee tier), flat:<bps> or none"
+    )
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+def backtest_config(options: dict[str, Any]) -> BacktestConfig:
+    """The options of `add_backtest_arguments` as a config; CommandError names a bad option."""
+    try:
+        params = parse_params(options["param"])
+    except ValueError as exc:
+        raise CommandError(f"--param: {exc}") from None
+    strategy = options["strategy"]
+    if options.get("intel") is not None:
+        if strategy != "intel_slider":
+            raise CommandError("--intel: is shorthand for --strategy intel_slider")
+        params.setdefault("level", str(options["intel"]))
+    try:
+        balance = Decimal(options["initial_balance"])
+    except InvalidOperation:
+        balance = Decimal("NaN")
+    if not balance.is_finite():
+        raise CommandError(f"--initial-balance: {options['initial_balance']!r} is not a number")
+    return BacktestConfig(
+        strategy=strategy,
+        params=params,
+        chain=options["chain"],
+        tokens=tuple(s.strip().upper() for s in options["tokens"].split(",") if s.strip()),
+        start=options["period_start"],
+        end=options["period_end"],
+        data_dir=Path(options["data"]) if options["data"] else DEFAULT_DATA_DIR,
+        bar=options["bar"],
+        initial_balance_usd=balance,
+        fee_model=options["fee_model"],
+        seed=options["seed"],
+    )

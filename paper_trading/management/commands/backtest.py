@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import uuid
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,9 @@ from tqdm import tqdm
 
 from paper_trading.backtesting.report import result_document, summary_text, write_outputs
 from paper_trading.backtesting.storage import StoreRecorder, save_run
-from paper_trading.engine.backtest import BacktestConfig, OptionError, prepare
+from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.events import EventSink, TickResult
-from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR
-from paper_trading.engine.strategies.catalog import parse_params
-from paper_trading.management.arguments import utc_datetime
+from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.services.demo import DEMO_USERNAME
 
 
@@ -38,40 +35,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--strategy",
-            default="intel_slider",
-            help="built-in name (intel_slider, ...), package.module.Class or path/file.py:Class",
-        )
-        parser.add_argument(
-            "--param",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="a strategy parameter (repeatable)",
-        )
-        parser.add_argument("--intel", type=int, help="shorthand for intel_slider at level 1-10")
-        parser.add_argument(
-            "--tokens", default="", help="comma-separated symbols (default: all the data covers)"
-        )
-        parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
-        parser.add_argument(
-            "--from", dest="period_start", type=utc_datetime, help="start (UTC date/time)"
-        )
-        parser.add_argument(
-            "--to", dest="period_end", type=utc_datetime, help="end (UTC date/time)"
-        )
-        parser.add_argument(
-            "--data", default="", help="folder of candle files (default: the shipped recording)"
-        )
-        parser.add_argument("--bar", default="1h", help="candle interval (1h, 15m, ...)")
-        parser.add_argument("--initial-balance", default="10000", help="starting USD balance")
-        parser.add_argument(
-            "--fee-model",
-            default="pool",
-            help="pool (each pool's own fee tier), flat:<bps> or none",
-        )
-        parser.add_argument("--seed", type=int, default=0, help="simulator randomness seed")
+        add_backtest_arguments(parser)
         parser.add_argument(
             "--output", default="", help="folder for backtest.json and backtest.html"
         )
@@ -84,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config = self._config(options)
+        config = backtest_config(options)
         try:
             prepared = prepare(config)
         except OptionError as exc:
@@ -123,33 +87,3 @@ class Command(BaseCommand):
                 f"Saved as session {session.session_id} of account {session.account.name!r} "
                 f"({session.account_id})"
             )
-
-    def _config(self, options: dict[str, Any]) -> BacktestConfig:
-        try:
-            params = parse_params(options["param"])
-        except ValueError as exc:
-            raise CommandError(f"--param: {exc}") from None
-        strategy = options["strategy"]
-        if options["intel"] is not None:
-            if strategy != "intel_slider":
-                raise CommandError("--intel: is shorthand for --strategy intel_slider")
-            params.setdefault("level", str(options["intel"]))
-        try:
-            balance = Decimal(options["initial_balance"])
-        except InvalidOperation:
-            balance = Decimal("NaN")
-        if not balance.is_finite():
-            raise CommandError(f"--initial-balance: {options['initial_balance']!r} is not a number")
-        return BacktestConfig(
-            strategy=strategy,
-            params=params,
-            chain=options["chain"],
-            tokens=tuple(s.strip().upper() for s in options["tokens"].split(",") if s.strip()),
-            start=options["period_start"],
-            end=options["period_end"],
-            data_dir=Path(options["data"]) if options["data"] else DEFAULT_DATA_DIR,
-            bar=options["bar"],
-            initial_balance_usd=balance,
-            fee_model=options["fee_model"],
-            seed=options["seed"],
-        )

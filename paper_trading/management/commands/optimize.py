@@ -7,14 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from paper_trading.engine.backtest import BacktestConfig, OptionError
+from paper_trading.engine.backtest import OptionError
 from paper_trading.engine.optimize import (
     METRICS,
     Candidate,
@@ -22,9 +21,7 @@ from paper_trading.engine.optimize import (
     SearchSettings,
     search,
 )
-from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR
-from paper_trading.engine.strategies.catalog import parse_params
-from paper_trading.management.arguments import utc_datetime
+from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 
 
 class Command(BaseCommand):
@@ -35,38 +32,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--strategy",
-            required=True,
-            help="built-in name (ma_crossover, ...), package.module.Class or path/file.py:Class",
-        )
-        parser.add_argument(
-            "--param",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="hold a parameter at this value instead of searching it (repeatable)",
-        )
-        parser.add_argument(
-            "--from", dest="period_start", type=utc_datetime, help="start (UTC date/time)"
-        )
-        parser.add_argument(
-            "--to", dest="period_end", type=utc_datetime, help="end (UTC date/time)"
-        )
-        parser.add_argument(
-            "--data", default="", help="folder of candle files (default: the shipped recording)"
-        )
-        parser.add_argument("--bar", default="1h", help="candle interval (1h, 15m, ...)")
-        parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
-        parser.add_argument(
-            "--tokens", default="", help="comma-separated symbols (default: all the data covers)"
-        )
-        parser.add_argument("--initial-balance", default="10000", help="starting USD balance")
-        parser.add_argument(
-            "--fee-model", default="pool", help="pool (each pool's own fee tier), flat:<bps>, none"
-        )
-        parser.add_argument(
-            "--seed", type=int, default=0, help="simulator and Optuna seed (same seed, same result)"
+        add_backtest_arguments(
+            parser,
+            strategy_default=None,
+            param_help="hold a parameter at this value instead of searching it (repeatable)",
+            intel=False,
+            seed_help="simulator and Optuna seed (same seed, same result)",
         )
         parser.add_argument(
             "--metric", choices=sorted(METRICS), default="sharpe", help="what to maximise"
@@ -99,31 +70,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            balance = Decimal(options["initial_balance"])
-        except InvalidOperation:
-            raise CommandError(
-                f"--initial-balance: {options['initial_balance']!r} is not a number"
-            ) from None
         if options["top"] < 1:
             raise CommandError(f"--top: must be at least 1, not {options['top']}")
-        try:
-            params = parse_params(options["param"])
-        except ValueError as exc:
-            raise CommandError(f"--param: {exc}") from None
-        config = BacktestConfig(
-            strategy=options["strategy"],
-            params=params,
-            chain=options["chain"],
-            tokens=tuple(s.strip().upper() for s in options["tokens"].split(",") if s.strip()),
-            start=options["period_start"],
-            end=options["period_end"],
-            data_dir=Path(options["data"]) if options["data"] else DEFAULT_DATA_DIR,
-            bar=options["bar"],
-            initial_balance_usd=balance,
-            fee_model=options["fee_model"],
-            seed=options["seed"],
-        )
+        config = backtest_config(options)
         settings = SearchSettings(
             metric=options["metric"],
             method=options["method"],
