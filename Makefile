@@ -56,6 +56,7 @@ bench: $(BIN)/.installed $(VENDOR)/.installed
 	-$(BIN)/python -m bench.ws_fanout
 	$(BIN)/python -m bench.dashboard_render
 	-$(BIN)/python -m bench.backtest_speed
+	$(BIN)/python -m bench.gas_strategies
 
 # backtesting.py and freqtrade in a virtualenv of their own, so bench.backtest_speed can run the
 # same SMA crossover in them side by side; the project's environment never installs them.

@@ -23,10 +23,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from paper_trading.management.tables import text_table
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
@@ -154,9 +155,9 @@ def main() -> int:
             targets.append(
                 (f"faster than {tool}", f"{ratio:.2f}x", ">= 1x", "pass" if ratio >= 1 else "FAIL")
             )
-    _print_table(rows)
+    print("\n".join(text_table(rows[0], rows[1:])))
     print()
-    _print_table([TARGET_COLUMNS, *targets])
+    print("\n".join(text_table(TARGET_COLUMNS, targets)))
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -176,14 +177,6 @@ def main() -> int:
         path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nSaved {RESULTS / 'backtest-speed-latest.json'}")
     return 1 if any(t[3] == "FAIL" for t in targets) else 0
-
-
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 if __name__ == "__main__":

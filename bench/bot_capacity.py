@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from paper_trading.management.tables import TARGET_HEADER, text_table
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TICK_SECONDS = 15.0
 TARGET_BOTS_PER_CORE = 500.0
@@ -239,13 +241,6 @@ def _environment(database_url: str, redis_url: str, folder: Path) -> dict[str, s
     return env
 
 
-def _table(rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("metric", "value", "target", "result")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--bots", type=int, default=50, help="bots in the process")
@@ -329,7 +324,7 @@ def main() -> int:
         f"median over {runs[0]['bot_ticks']} bot ticks per database "
         f"(channel layer: {runs[0]['channel_layer']})"
     )
-    _table(rows)
+    print("\n".join(text_table(TARGET_HEADER, rows)))
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = {

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paper_trading.management.tables import TARGET_HEADER, text_table
 from tests.browser.support import CHROMIUM, MANAGE, LocalServer, launch_chromium
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -131,11 +132,8 @@ def main() -> int:
         ("dashboard.dom_content_loaded_ms (median)", f"{summary['dcl_ms']:.1f}", ""),
         ("dashboard.websocket_live_ms (median)", f"{summary['live_ms']:.1f}", ""),
     ]
-    header = ("metric", "value", "target", "result")
     table = [(*rows[0], "pass" if ok else "FAIL"), *((*r, "") for r in rows[1:])]
-    widths = [max(len(r[i]) for r in [header, *table]) for i in range(4)]
-    for row in [header, tuple("-" * w for w in widths), *table]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print("\n".join(text_table(TARGET_HEADER, table)))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document: dict[str, Any] = {

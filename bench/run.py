@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paper_trading.management.tables import TARGET_HEADER, text_table
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -87,12 +89,7 @@ def main() -> int:
         failed += not ok
         bound = f"{'>=' if t.kind == 'min' else '<='} {t.bound:g} {t.unit}"
         rows.append((f"{t.scenario}.{t.metric}", f"{value:,.1f}", bound, "pass" if ok else "FAIL"))
-    widths = [
-        max(len(r[i]) for r in [("metric", "value", "target", "result"), *rows]) for i in range(4)
-    ]
-    header = ("metric", "value", "target", "result")
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print("\n".join(text_table(TARGET_HEADER, rows)))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {

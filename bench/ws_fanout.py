@@ -53,6 +53,8 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from paper_trading.management.tables import TARGET_HEADER, text_table
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P95_MS = 100.0
@@ -480,13 +482,6 @@ async def _main_async(
     return results
 
 
-def _table(rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("metric", "value", "target", "result")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=500)
@@ -561,7 +556,7 @@ def main() -> int:
         f"WebSocket fan-out: one account, {args.clients} sockets, uvicorn (1 process), "
         f"{args.frames} frames, medians over the ticks"
     )
-    _table(rows)
+    print("\n".join(text_table(TARGET_HEADER, rows)))
     failed = sum(not r.ok for r in results)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -22,6 +22,7 @@ from paper_trading.engine.optimize import (
     search,
 )
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
+from paper_trading.management.tables import text_table
 
 
 class Command(BaseCommand):
@@ -142,7 +143,7 @@ def render(report: SearchReport) -> str:
             b = fold.baseline
             rows.append(["default", *_params_cells(b, names), *_side_by_side(b, metric)])
         header = ["rank", *names, *_side_headers(metric)]
-        lines += _table(header, rows)
+        lines += text_table(header, rows)
         best = fold.best[0]
         lines += [
             "",
@@ -168,7 +169,7 @@ def render(report: SearchReport) -> str:
             for number, f in enumerate(report.folds, start=1)
         ]
         lines.append(f"Walk-forward: {len(report.folds)} folds, each re-optimised on its window")
-        lines += _table(header, rows)
+        lines += text_table(header, rows)
         scored = sum(f.best[0].test_score is not None for f in report.folds)
         baseline_return = report.baseline_out_of_sample_return_percent
         lines += [
@@ -223,11 +224,3 @@ def _when(moment: datetime) -> str:
 
 def _span(period: tuple[datetime, datetime]) -> str:
     return f"{_when(period[0])} .. {_when(period[1])}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, ["-" * w for w in widths], *rows]
-    ]
