@@ -16,9 +16,11 @@ from django.db import models
 
 from paper_trading.engine import money
 from paper_trading.engine.chains import CHAINS, DEFAULT_CHAIN_ID
+from paper_trading.engine.config import GAS_STRATEGIES, SIMULATOR_GAS_STRATEGY
 from paper_trading.fields import ExactDecimalField
 
 CHAIN_CHOICES = [(c.chain_id, c.name) for c in CHAINS.values()]
+GAS_STRATEGY_CHOICES = [(name, name.replace("_", " ")) for name in GAS_STRATEGIES]
 
 
 def usd_field(**kwargs: Any) -> ExactDecimalField:
@@ -253,6 +255,7 @@ class PaperTrade(models.Model):
     class Status(models.TextChoices):
         EXECUTED = "EXECUTED"
         REVERTED = "REVERTED"
+        DROPPED = "DROPPED"
 
     trade_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(
@@ -299,7 +302,20 @@ class PaperTrade(models.Model):
     gas_source = models.CharField(max_length=10, default="default")
     realized_pnl_usd = usd_field()
     net_pnl_usd = usd_field()
+    #: Why it reverted or was dropped.
     revert_reason = models.TextField(blank=True)
+    gas_strategy = models.CharField(
+        max_length=20, choices=GAS_STRATEGY_CHOICES, default=SIMULATOR_GAS_STRATEGY
+    )
+    tx_attempts = models.PositiveIntegerField(default=1)
+    inclusion_delay_blocks = models.PositiveIntegerField(default=0)
+    sandwiched = models.BooleanField(default=False)
+    #: What a sandwich took from the trader against the unsandwiched fill.
+    mev_cost_usd = usd_field()
+    #: Private routing's fee; already part of gas_cost_usd.
+    private_routing_fee_usd = usd_field()
+    #: The paper transaction's state changes (TransactionChanged.to_json), first to last.
+    transactions = models.JSONField(default=list, blank=True)
     #: Market time of execution.
     created_at = models.DateTimeField()
 
@@ -408,6 +424,12 @@ class PaperStrategyConfiguration(models.Model):
     min_balance_usd = usd_field(default=Decimal(100), validators=[MinValueValidator(Decimal(0))])
     #: Token symbols the bot may trade; empty means all tradable tokens of the chain.
     allowed_tokens = models.JSONField(default=list, blank=True)
+    #: How swaps are priced for gas; "simulator" skips the transaction manager.
+    gas_strategy = models.CharField(
+        max_length=20, choices=GAS_STRATEGY_CHOICES, default=SIMULATOR_GAS_STRATEGY
+    )
+    #: Route swaps privately on public-mempool chains: no sandwich, at a fee.
+    private_routing = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -140,6 +140,13 @@ def trade_row(t: TradeRecord, account_id: uuid.UUID, session_id: uuid.UUID) -> P
         realized_pnl_usd=t.realized_pnl_usd,
         net_pnl_usd=t.net_pnl_usd,
         revert_reason=t.revert_reason,
+        gas_strategy=t.gas_strategy,
+        tx_attempts=t.tx_attempts,
+        inclusion_delay_blocks=t.inclusion_delay_blocks,
+        sandwiched=t.sandwiched,
+        mev_cost_usd=t.mev_cost_usd,
+        private_routing_fee_usd=t.private_routing_fee_usd,
+        transactions=[e.to_json() for e in t.transactions],
         created_at=t.created_at,
     )
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from paper_trading.engine.chains import CHAINS, get_chain
 from paper_trading.engine.strategies.catalog import BUILTIN, StrategyChoiceError, resolve_strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
+from paper_trading.engine.tx.lifecycle import TxState
 from paper_trading.models import (
     PaperAIThoughtLog,
     PaperPosition,
@@ -83,7 +84,26 @@ class PositionSerializer(serializers.ModelSerializer[PaperPosition]):
         read_only_fields = fields
 
 
+class TransactionEventSerializer(serializers.Serializer[Any]):
+    """One state change of a trade's paper transaction; fees are in gwei per gas."""
+
+    state = serializers.ChoiceField(choices=[s.value for s in TxState])
+    attempt = serializers.IntegerField(min_value=0, help_text="0, then +1 per replacement.")
+    block = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    max_fee_gwei = serializers.DecimalField(max_digits=40, decimal_places=9)
+    max_priority_fee_gwei = serializers.DecimalField(max_digits=40, decimal_places=9)
+    base_fee_gwei = serializers.DecimalField(max_digits=40, decimal_places=9)
+    reason = serializers.CharField()
+
+
 class TradeSerializer(serializers.ModelSerializer[PaperTrade]):
+    transactions = TransactionEventSerializer(
+        many=True,
+        read_only=True,
+        help_text="The transaction's state changes; empty for the simulator gas strategy.",
+    )
+
     class Meta:
         model = PaperTrade
         fields = [
@@ -124,6 +144,13 @@ class TradeSerializer(serializers.ModelSerializer[PaperTrade]):
             "realized_pnl_usd",
             "net_pnl_usd",
             "revert_reason",
+            "gas_strategy",
+            "tx_attempts",
+            "inclusion_delay_blocks",
+            "sandwiched",
+            "mev_cost_usd",
+            "private_routing_fee_usd",
+            "transactions",
         ]
         read_only_fields = fields
 

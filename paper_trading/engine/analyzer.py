@@ -339,7 +339,9 @@ class _Tick:
             execution = self._trade(
                 token, Side.SELL, position.quantity, native_price, reason.code, thought_id
             )
-            text = f"Auto-close: {reason.message}. " + _outcome(execution, "selling everything")
+            text = f"Auto-close: {reason.message}. " + describe_execution(
+                execution, "selling everything"
+            )
             self.thought(
                 position.symbol,
                 DecisionType.SELL if execution.trade else DecisionType.BLOCKED,
@@ -428,7 +430,7 @@ class _Tick:
         self.thought(
             token.symbol,
             decided if execution.trade else DecisionType.BLOCKED,
-            f"{reasoning} {_outcome(execution, '')}".strip(),
+            f"{reasoning} {describe_execution(execution, '')}".strip(),
             decision=decision,
             market_data=data,
             trade_id=execution.trade.trade_id if execution.trade else None,
@@ -467,7 +469,7 @@ class _Tick:
             return execution
         c.total_trades += 1
         c.trades_today += 1
-        if trade.status is TradeStatus.REVERTED:
+        if trade.status.failed:
             c.failed_trades += 1
             c.consecutive_failures += 1
             c.last_failure_at = self.now
@@ -476,6 +478,7 @@ class _Tick:
             c.consecutive_failures = 0
             if side is Side.SELL:
                 a.closed_trade_pnls.append(trade.net_pnl_usd)
+        self.events.extend(trade.transactions)
         self.events.append(TradeExecuted(trade))
         if execution.ledger.position is not None:
             self.touched[token.symbol] = execution.ledger.position
@@ -505,7 +508,7 @@ class _Tick:
         portfolio = a.portfolio
         positions = {**self.touched, **portfolio.positions}
         for position in positions.values():
-            self.events.append(PositionChanged(_position_snapshot(position)))
+            self.events.append(PositionChanged(position_snapshot(position)))
         snapshot = PortfolioSnapshot(
             initial_balance_usd=portfolio.initial_balance_usd,
             cash_usd=portfolio.cash_usd,
@@ -526,23 +529,29 @@ class _Tick:
         )
 
 
-def _outcome(execution: Execution, what: str) -> str:
+def describe_execution(execution: Execution, what: str) -> str:
+    """The sentence a thought log ends with: what the swap did, or why nothing happened."""
     trade = execution.trade
     if trade is None:
         return f"Not executed: {execution.blocked}."
+    if trade.status is TradeStatus.DROPPED:
+        return f"Swap dropped: {trade.revert_reason}; no gas paid."
     if trade.status is TradeStatus.REVERTED:
         return f"Swap reverted: {trade.revert_reason}; gas ${trade.gas_usd:,.4f} still paid."
     if trade.side == Side.BUY.value:
         done = f"Bought {trade.amount_out:.6f} {trade.symbol} for ${trade.amount_in:,.2f}"
     else:
         done = f"Sold {trade.amount_in:.6f} {trade.symbol} for ${trade.amount_out:,.2f}"
-    return (
+    text = (
         f"{done} at ${trade.execution_price_usd:,.4f} (fee ${trade.fee_usd:,.4f}, impact "
         f"{trade.price_impact_bps} bps, gas ${trade.gas_usd:,.4f})."
     )
+    if trade.sandwiched:
+        text += f" Sandwiched in the mempool: ${trade.mev_cost_usd:,.4f} lost to the attacker."
+    return text
 
 
-def _position_snapshot(p: Position) -> PositionSnapshot:
+def position_snapshot(p: Position) -> PositionSnapshot:
     return PositionSnapshot(
         position_id=p.position_id,
         symbol=p.symbol,

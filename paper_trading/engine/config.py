@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+#: The gas strategy that keeps the simulator's own path: the swap lands 1-3 blocks later at the
+#: modelled gas price, with no fee market, replacements or sandwiches.
+SIMULATOR_GAS_STRATEGY = "simulator"
+#: What an account may choose; all but the first route swaps through the TransactionManager.
+GAS_STRATEGIES = (SIMULATOR_GAS_STRATEGY, "legacy", "slow", "standard", "fast", "wait_for_cheaper")
+
 
 @dataclass(frozen=True)
 class TradingConfig:
@@ -28,3 +34,15 @@ class TradingConfig:
     allowed_tokens: tuple[str, ...] = field(default_factory=tuple)
     #: Performance metrics are recomputed every N ticks.
     metrics_every_ticks: int = 20
+    #: One of GAS_STRATEGIES.
+    gas_strategy: str = SIMULATOR_GAS_STRATEGY
+    #: Send swaps privately (no sandwich, at a fee) on chains with a public mempool.
+    private_routing: bool = False
+    #: Chance a profitable sandwich is taken, on public-mempool chains without private routing.
+    sandwich_probability: Decimal = Decimal("0.8")
+
+    def __post_init__(self) -> None:
+        if self.gas_strategy not in GAS_STRATEGIES:
+            raise ValueError(
+                f"unknown gas strategy {self.gas_strategy!r}; known: {', '.join(GAS_STRATEGIES)}"
+            )

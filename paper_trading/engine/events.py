@@ -14,6 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from paper_trading.engine.config import SIMULATOR_GAS_STRATEGY
+
 E = TypeVar("E")
 
 
@@ -28,6 +30,43 @@ class DecisionType(StrEnum):
 class TradeStatus(StrEnum):
     EXECUTED = "EXECUTED"
     REVERTED = "REVERTED"
+    #: Never included (held or stuck past the retry policy): no fill and no gas.
+    DROPPED = "DROPPED"
+
+    @property
+    def failed(self) -> bool:
+        """Counts as a consecutive failure for the breaker."""
+        return self is not TradeStatus.EXECUTED
+
+
+@dataclass(frozen=True)
+class TransactionChanged:
+    """One state change of a trade's paper transaction, streamed and stored with the trade."""
+
+    trade_id: uuid.UUID
+    symbol: str
+    #: submitted | pending | included | reverted | dropped | replaced
+    state: str
+    #: 0 for the first submission, +1 per replacement.
+    attempt: int
+    block: int
+    at: datetime
+    max_fee_gwei: Decimal
+    max_priority_fee_gwei: Decimal
+    base_fee_gwei: Decimal
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "attempt": self.attempt,
+            "block": self.block,
+            "at": self.at.isoformat(),
+            "max_fee_gwei": str(self.max_fee_gwei),
+            "max_priority_fee_gwei": str(self.max_priority_fee_gwei),
+            "base_fee_gwei": str(self.base_fee_gwei),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,6 +125,18 @@ class TradeRecord:
     revert_reason: str
     thought_id: uuid.UUID
     position_id: uuid.UUID | None
+    gas_strategy: str = SIMULATOR_GAS_STRATEGY
+    #: Submissions sent: 1, plus one per fee-bumped replacement.
+    tx_attempts: int = 1
+    #: Blocks from the decision to inclusion, revert or drop.
+    inclusion_delay_blocks: int = 0
+    sandwiched: bool = False
+    #: The victim's loss to a sandwich against the unsandwiched fill (in amount_out terms).
+    mev_cost_usd: Decimal = Decimal(0)
+    #: What private routing cost; already part of gas_usd (the ledger's gas column).
+    private_routing_fee_usd: Decimal = Decimal(0)
+    #: The transaction's state changes, first to last.
+    transactions: tuple[TransactionChanged, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,6 +310,7 @@ class MetricsComputed:
 Event = (
     ThoughtLogged
     | TradeExecuted
+    | TransactionChanged
     | PositionChanged
     | BreakerTripped
     | PriceFeedChanged

@@ -13,7 +13,6 @@ from paper_trading.engine.events import (
     PerformanceSnapshot,
     PortfolioSnapshot,
     TradeRecord,
-    TradeStatus,
 )
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
@@ -181,7 +180,7 @@ def per_token(trades: Iterable[TradeRecord]) -> list[TokenResult]:
         r = results.setdefault(t.symbol, TokenResult(t.symbol))
         r.trades += 1
         r.gas_usd += t.gas_usd
-        if t.status is TradeStatus.REVERTED:
+        if t.status.failed:  # reverted (gas burned) or dropped (nothing paid)
             r.reverted += 1
             continue
         r.realized_pnl_usd += t.realized_pnl_usd

@@ -141,13 +141,18 @@ class Portfolio:
         quote_symbol: str,
         now: datetime,
         position_id: uuid.UUID,
+        routing_fee_usd: Decimal = money.ZERO,
     ) -> LedgerEntry:
-        """Book a fill. `position_id` names the position if this fill opens one."""
+        """Book a fill. `position_id` names the position if this fill opens one.
+
+        `routing_fee_usd` (private transaction routing) is paid to get the swap included, so it
+        is booked as gas: the ledger identity keeps one cost line per kind of payment.
+        """
         quote = fill.quote
         if quote.side is Side.SELL and not fill.reverted:
             # Checked before anything is booked, so a refused sale leaves the books untouched.
             self._check_holding(quote.symbol, fill.amount_in)
-        gas = fill.total_gas_usd
+        gas = fill.total_gas_usd + routing_fee_usd
         spent_token = quote_symbol if quote.side is Side.BUY else quote.symbol
         if fill.approval_gas is not None:
             self.approvals.add(spent_token)

@@ -101,7 +101,8 @@ class ConsecutiveFailures(CircuitBreaker):
             return None
         return Reason(
             self.name,
-            f"{state.consecutive_failures} swaps in a row reverted (limit {limit}); "
+            f"{state.consecutive_failures} swaps in a row failed, reverted or dropped "
+            f"(limit {limit}); "
             f"pausing entries until {resume_at:%Y-%m-%d %H:%M} UTC",
         )
 

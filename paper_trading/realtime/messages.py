@@ -12,7 +12,11 @@ ISO 8601. That is also what channels-redis needs, since it packs messages with m
 Types:
 
 * ``thought_log_created``: one decision the bot logged (as ``GET thoughts/``).
-* ``trade_executed``: one swap, executed or reverted (as ``GET trades/``).
+* ``transaction_update``: one state change of a swap's paper transaction (submitted, pending,
+  replaced, included, reverted, dropped), as an item of a trade's ``transactions`` in
+  ``GET trades/`` plus ``trade_id``, ``symbol``, ``account_id`` and ``session_id``; sent before
+  the ``trade_executed`` it leads to.
+* ``trade_executed``: one swap, executed, reverted or dropped (as ``GET trades/``).
 * ``position_updated``: a position opened, changed or closed (as ``GET positions/``).
 * ``portfolio_update``: every tick: cash, positions value, total value, P&L, fees, gas, tick
   number and market time (the portfolio's field names, without the nested account/positions).
@@ -46,6 +50,7 @@ from paper_trading.api.serializers import (
     SessionSerializer,
     ThoughtSerializer,
     TradeSerializer,
+    TransactionEventSerializer,
 )
 from paper_trading.engine.events import (
     PerformanceSnapshot,
@@ -53,6 +58,7 @@ from paper_trading.engine.events import (
     ThoughtRecord,
     TickResult,
     TradeRecord,
+    TransactionChanged,
 )
 from paper_trading.models import (
     PaperTradingAccount,
@@ -66,6 +72,7 @@ Message = dict[str, Any]
 
 THOUGHT_LOG_CREATED = "thought_log_created"
 TRADE_EXECUTED = "trade_executed"
+TRANSACTION_UPDATE = "transaction_update"
 POSITION_UPDATED = "position_updated"
 PORTFOLIO_UPDATE = "portfolio_update"
 PERFORMANCE_UPDATE = "performance_update"
@@ -152,6 +159,19 @@ def thought_message(
 def trade_message(trade: TradeRecord, *, account_id: uuid.UUID, session_id: uuid.UUID) -> Message:
     row = trade_row(trade, account_id, session_id)
     return envelope(TRADE_EXECUTED, TradeSerializer(row).data)
+
+
+def transaction_message(
+    event: TransactionChanged, *, account_id: uuid.UUID, session_id: uuid.UUID
+) -> Message:
+    data = {
+        "trade_id": event.trade_id,
+        "symbol": event.symbol,
+        "account_id": account_id,
+        "session_id": session_id,
+        **TransactionEventSerializer(event.to_json()).data,
+    }
+    return envelope(TRANSACTION_UPDATE, data)
 
 
 def position_message(

@@ -37,6 +37,7 @@ from paper_trading.engine.events import (
     ThoughtLogged,
     TickResult,
     TradeExecuted,
+    TransactionChanged,
 )
 from paper_trading.models import PaperTradingSession
 from paper_trading.realtime import messages as m
@@ -142,14 +143,18 @@ def tick_messages(
     session_id: uuid.UUID,
     session: PaperTradingSession | None = None,
 ) -> list[m.Message]:
-    """A tick's messages in delivery order: thoughts, trades, positions, the portfolio, then
-    metrics, alerts and feed pauses/resumes. `session` (as stored after the tick) is needed
-    only for a `bot_status` when the price feed paused or resumed the bot."""
+    """A tick's messages in delivery order: thoughts, transaction updates, trades, positions, the
+    portfolio, then metrics, alerts and feed pauses/resumes. `session` (as stored after the
+    tick) is needed only for a `bot_status` when the price feed paused or resumed the bot."""
     a, s = account_id, session_id
     out: list[m.Message] = []
     out += [
         m.thought_message(e.thought, account_id=a, session_id=s)
         for e in result.of_type(ThoughtLogged)
+    ]
+    out += [
+        m.transaction_message(e, account_id=a, session_id=s)
+        for e in result.of_type(TransactionChanged)
     ]
     out += [
         m.trade_message(e.trade, account_id=a, session_id=s) for e in result.of_type(TradeExecuted)

@@ -66,8 +66,9 @@ def per_token(account: PaperTradingAccount) -> list[TokenResult]:
         r.token = symbol
         r.trades += 1
         r.gas_usd += gas
-        if status == PaperTrade.Status.REVERTED:
-            r.reverted += 1
+        if status != PaperTrade.Status.EXECUTED:
+            # A dropped swap cost nothing; a reverted one burned its gas.
+            r.reverted += status == PaperTrade.Status.REVERTED
             continue
         r.realized_pnl_usd += realized
         r.fees_usd += fee
@@ -79,6 +80,57 @@ def per_token(account: PaperTradingAccount) -> list[TokenResult]:
         # The ledger's definition: price P&L less every swap fee and every gas bill.
         r.net_pnl_usd = r.realized_pnl_usd - r.fees_usd - r.gas_usd
     return sorted(results.values(), key=lambda r: r.token)
+
+
+@dataclass
+class GasStrategyResult:
+    """What one gas strategy cost: the analytics page's gas-per-strategy table."""
+
+    strategy: str
+    trades: int = 0
+    gas_usd: Decimal = ZERO
+    reverted: int = 0
+    dropped: int = 0
+    sandwiched: int = 0
+    mev_cost_usd: Decimal = ZERO
+    delay_blocks: int = 0
+
+    @property
+    def mean_inclusion_delay_blocks(self) -> Decimal:
+        return money.ratio(Decimal(self.delay_blocks) / self.trades) if self.trades else ZERO
+
+    @property
+    def revert_rate_percent(self) -> Decimal:
+        return self._rate(self.reverted)
+
+    @property
+    def drop_rate_percent(self) -> Decimal:
+        return self._rate(self.dropped)
+
+    def _rate(self, count: int) -> Decimal:
+        return money.ratio(Decimal(count) * 100 / self.trades) if self.trades else ZERO
+
+
+def per_gas_strategy(account: PaperTradingAccount) -> list[GasStrategyResult]:
+    results: dict[str, GasStrategyResult] = {}
+    rows = PaperTrade.objects.filter(account=account).values_list(
+        "gas_strategy",
+        "status",
+        "gas_cost_usd",
+        "inclusion_delay_blocks",
+        "sandwiched",
+        "mev_cost_usd",
+    )
+    for strategy, status, gas, delay, sandwiched, mev in rows:
+        r = results.setdefault(strategy, GasStrategyResult(strategy))
+        r.trades += 1
+        r.gas_usd += gas
+        r.delay_blocks += delay
+        r.reverted += status == PaperTrade.Status.REVERTED
+        r.dropped += status == PaperTrade.Status.DROPPED
+        r.sandwiched += sandwiched
+        r.mev_cost_usd += mev
+    return sorted(results.values(), key=lambda r: r.strategy)
 
 
 EXPORT_COLUMNS = [
@@ -116,6 +168,12 @@ EXPORT_COLUMNS = [
     "realized_pnl_usd",
     "net_pnl_usd",
     "revert_reason",
+    "gas_strategy",
+    "tx_attempts",
+    "inclusion_delay_blocks",
+    "sandwiched",
+    "mev_cost_usd",
+    "private_routing_fee_usd",
     "decision_id",
 ]
 

@@ -48,6 +48,8 @@ def trading_config(account: PaperTradingAccount) -> TradingConfig:
         max_consecutive_failures=row.max_consecutive_failures,
         min_balance_usd=row.min_balance_usd,
         allowed_tokens=tuple(str(s).upper() for s in row.allowed_tokens or ()),
+        gas_strategy=row.gas_strategy,
+        private_routing=row.private_routing,
     )
 
 

@@ -29,6 +29,8 @@ from paper_trading.engine.events import TickResult
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.log_sink import LogSink
 from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
+from paper_trading.engine.mempool.fast_lane import run_fast_lane
+from paper_trading.engine.mempool.sources import EventSource
 from paper_trading.engine.prices.feed import PriceFeedService
 from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR, ReplaySource
 from paper_trading.engine.prices.synthetic import SyntheticSource
@@ -446,11 +448,13 @@ def run_session(
     runtime_minutes: float | None = None,
     max_ticks: int | None = None,
     log: logging.Logger = logger,
+    mempool: EventSource | None = None,
 ) -> RunOutcome:
     """Run a session to its end on this process, with a heartbeat; always close the session.
 
     Every runner goes through here: the terminal command, the web server's threads and Celery
-    workers. A crash closes the session as FAILED and is raised again.
+    workers. A crash closes the session as FAILED and is raised again. With `mempool`, the
+    Fast Lane reacts to its events instead of the loop ticking (`max_ticks` then counts events).
     """
     claim_session(session, runner)
     publish_session_status(session, "restarted" if session.total_ticks else "started")
@@ -460,7 +464,7 @@ def run_session(
     error = ""
     try:
         with Heartbeat(session.session_id):
-            outcome = loop.run()
+            outcome = run_fast_lane(loop, mempool) if mempool else loop.run()
     except BaseException as exc:
         error = f"bot crashed: {exc}"
         raise

@@ -200,7 +200,31 @@ def _trade_row(t: dict[str, Any]) -> dict[str, Any]:
         "pnl_tone": d.tone(t["net_pnl_usd"]) if t["side"] == "SELL" else "",
         "decision": t.get("decision") or "",
         "revert_reason": t.get("revert_reason") or "",
+        "badges": _tx_badges(t),
     }
+
+
+def _tx_badges(t: dict[str, Any]) -> list[dict[str, str]]:
+    """What happened to the swap's transaction, beyond a plain fill: one badge per fact.
+
+    dashboard.js `txBadges` draws the same badges for trades that arrive over the socket.
+    """
+    badges: list[dict[str, str]] = []
+    if t["status"] != "EXECUTED":
+        badges.append({"label": t["status"].lower(), "tone": "warn", "title": t["revert_reason"]})
+    if t.get("sandwiched"):
+        title = f"front-run and back-run in the mempool: {d.cost(t['mev_cost_usd'])} lost"
+        badges.append({"label": "sandwiched", "tone": "bad", "title": title})
+    states = [e["state"] for e in t.get("transactions") or ()]
+    if "pending" in states:
+        blocks = t["inclusion_delay_blocks"]
+        title = f"waited {blocks} blocks with the {t['gas_strategy']} gas strategy"
+        badges.append({"label": f"pending {blocks} blk", "tone": "info", "title": title})
+    if t.get("tx_attempts", 1) > 1:
+        label = f"replaced {t['tx_attempts'] - 1}x"
+        title = "re-sent with a higher fee while stuck"
+        badges.append({"label": label, "tone": "info", "title": title})
+    return badges
 
 
 def _thought_row(t: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +628,7 @@ def chart_series(account: PaperTradingAccount) -> dict[str, Any]:
 
 
 def analytics_figures(account: PaperTradingAccount) -> dict[str, Any]:
-    """The analytics page's stat cards and its per-token table, as the page shows them."""
+    """The analytics page's stat cards and its per-token and per-gas-strategy tables."""
     m = portfolio.latest_metrics(account)
     per_token = [
         {
@@ -622,6 +646,19 @@ def analytics_figures(account: PaperTradingAccount) -> dict[str, Any]:
         }
         for r in analytics.per_token(account)
     ]
+    per_gas_strategy = [
+        {
+            "strategy": r.strategy.replace("_", " "),
+            "trades": r.trades,
+            "gas": d.cost(r.gas_usd),
+            "delay": d.ratio(r.mean_inclusion_delay_blocks, 1),
+            "revert_rate": d.percent(r.revert_rate_percent),
+            "drop_rate": d.percent(r.drop_rate_percent),
+            "sandwiched": r.sandwiched,
+            "mev": d.cost(r.mev_cost_usd),
+        }
+        for r in analytics.per_gas_strategy(account)
+    ]
     figures = {
         "sharpe": d.ratio(m.sharpe_ratio if m else None),
         "sortino": d.ratio(m.sortino_ratio if m else None),
@@ -632,7 +669,7 @@ def analytics_figures(account: PaperTradingAccount) -> dict[str, Any]:
         "fees": d.usd(account.total_fees_usd),
         "gas": d.usd(account.total_gas_usd),
     }
-    return {"figures": figures, "per_token": per_token}
+    return {"figures": figures, "per_token": per_token, "per_gas_strategy": per_gas_strategy}
 
 
 @signed_in

@@ -468,7 +468,7 @@ def test_consecutive_failures_block_buys_until_the_cool_down_ends() -> None:
     first = h.tick(1, plan=[buy("LINK", "100")])
     (event,) = first.of_type(BreakerTripped)
     assert event.code == "consecutive_failures"
-    assert "5 swaps in a row reverted (limit 5)" in event.message
+    assert "5 swaps in a row failed, reverted or dropped (limit 5)" in event.message
     assert "until 2026-01-05 01:30 UTC" in event.message
     assert the_thought(first, "LINK").decision_type is DecisionType.BLOCKED
     assert trades(first) == []
@@ -519,7 +519,7 @@ def test_a_reverted_swap_pays_gas_counts_as_a_failure_and_trips_the_breaker() ->
     blocked = h.tick(hours + 0.25, plan=[buy("LINK", "100")])
     (event,) = blocked.of_type(BreakerTripped)
     assert event.code == "consecutive_failures"
-    assert "1 swaps in a row reverted (limit 1)" in event.message
+    assert "1 swaps in a row failed, reverted or dropped (limit 1)" in event.message
     assert the_thought(blocked, "LINK").decision_type is DecisionType.BLOCKED
 
 

@@ -103,7 +103,11 @@ def _trade(symbol: str, side: str, status: TradeStatus, **usd: str) -> TradeReco
         revert_reason="",
         thought_id=uuid.uuid4(),
         position_id=None,
-        **figures,
+        fee_usd=figures["fee_usd"],
+        gas_usd=figures["gas_usd"],
+        realized_pnl_usd=figures["realized_pnl_usd"],
+        net_pnl_usd=figures["net_pnl_usd"],
+        amount_in_usd=figures["amount_in_usd"],
     )
 
 

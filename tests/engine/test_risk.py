@@ -104,7 +104,7 @@ def test_consecutive_failures_trip_at_the_limit_and_clear_after_the_cool_down() 
     assert reason is not None
     assert reason.code == "consecutive_failures"
     # Last failure 12:50, one hour of cool-down: entries resume at 13:50.
-    assert "5 swaps in a row reverted (limit 5)" in reason.message
+    assert "5 swaps in a row failed, reverted or dropped (limit 5)" in reason.message
     assert "pausing entries until 2026-01-05 13:50 UTC" in reason.message
     # Still paused a second before the hour is up, clear at the hour.
     one_hour = last + timedelta(hours=1)

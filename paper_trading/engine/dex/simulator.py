@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Context, Decimal, localcontext
@@ -206,20 +206,54 @@ class DexSimulator:
         now: datetime,
         volatility_per_sqrt_second: float,
     ) -> Decimal:
-        """The mid price 1-3 blocks later, when a transaction sent now is included.
+        """The mid price when a transaction sent now is included (see `inclusion`)."""
+        return self.inclusion(symbol, mid_price_usd, now, volatility_per_sqrt_second)[1]
+
+    def inclusion(
+        self,
+        symbol: str,
+        mid_price_usd: Decimal,
+        now: datetime,
+        volatility_per_sqrt_second: float,
+    ) -> tuple[int, Decimal]:
+        """Blocks until a transaction sent now is included (1-3), and the mid price then.
 
         Log-normal drift with the given volatility, drawn from a generator seeded by the
         simulator seed, chain, token and time, so backtests and replays see the same prices.
         """
-        if mid_price_usd <= 0:
-            raise ValueError(f"mid price must be positive, got {mid_price_usd}")
-        if volatility_per_sqrt_second < 0:
-            raise ValueError(f"volatility must not be negative, got {volatility_per_sqrt_second}")
-        seed = f"{self.seed}:{self.chain.chain_id}:{symbol.upper()}:{now.isoformat()}"
-        rng = random.Random(seed)
-        delay_seconds = rng.randint(1, 3) * float(self.chain.gas.block_time_seconds)
+        _check_drift_inputs(mid_price_usd, volatility_per_sqrt_second)
+        rng = random.Random(self._price_seed(symbol, now))
+        blocks = rng.randint(1, 3)
+        delay_seconds = blocks * float(self.chain.gas.block_time_seconds)
         drift = rng.gauss(0.0, volatility_per_sqrt_second * math.sqrt(delay_seconds))
-        return money.price(money.mul(mid_price_usd, Decimal(math.exp(drift))))
+        return blocks, money.price(money.mul(mid_price_usd, Decimal(math.exp(drift))))
+
+    def price_path(
+        self,
+        symbol: str,
+        mid_price_usd: Decimal,
+        now: datetime,
+        volatility_per_sqrt_second: float,
+    ) -> Callable[[datetime], Decimal]:
+        """The mid price at any later moment, for a transaction manager's pending swap.
+
+        The same log-normal model as `inclusion`: drift with standard deviation
+        volatility x sqrt(seconds since `now`), seeded by (seed, chain, token, now, moment), so a
+        replay sees the same price at the same block.
+        """
+        _check_drift_inputs(mid_price_usd, volatility_per_sqrt_second)
+        base = self._price_seed(symbol, now)
+
+        def price_at(moment: datetime) -> Decimal:
+            seconds = max((moment - now).total_seconds(), 0.0)
+            rng = random.Random(f"{base}:{moment.isoformat()}")
+            drift = rng.gauss(0.0, volatility_per_sqrt_second * math.sqrt(seconds))
+            return money.price(money.mul(mid_price_usd, Decimal(math.exp(drift))))
+
+        return price_at
+
+    def _price_seed(self, symbol: str, now: datetime) -> str:
+        return f"{self.seed}:{self.chain.chain_id}:{symbol.upper()}:{now.isoformat()}"
 
     def _tokens(self, token: Token, side: Side) -> tuple[Token, Token]:
         quote_token = self.chain.quote_token
@@ -260,6 +294,13 @@ class DexSimulator:
         else:
             units = _swap_gas(self.chain, kind) * V3_REVERT_GAS_PERCENT // 100
         return self.gas_model.cost(units, now, native_price, fees=fees)
+
+
+def _check_drift_inputs(mid_price_usd: Decimal, volatility_per_sqrt_second: float) -> None:
+    if mid_price_usd <= 0:
+        raise ValueError(f"mid price must be positive, got {mid_price_usd}")
+    if volatility_per_sqrt_second < 0:
+        raise ValueError(f"volatility must not be negative, got {volatility_per_sqrt_second}")
 
 
 def fill_at_minimum(fill: SwapFill) -> SwapFill:

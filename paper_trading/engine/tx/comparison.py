@@ -28,9 +28,11 @@ from paper_trading.engine.tx.gas_strategies import (
     FAST,
     SLOW,
     STANDARD,
+    WAIT_DEADLINE_BLOCKS,
+    WAIT_DISCOUNT_PERCENT,
     GasStrategy,
     Legacy,
-    WaitForCheaper,
+    wait_for_cheaper_at,
 )
 from paper_trading.engine.tx.lifecycle import TxOutcome, TxState
 from paper_trading.engine.tx.manager import TransactionManager
@@ -38,10 +40,6 @@ from paper_trading.engine.tx.retry import RetryPolicy
 
 #: The strategy every other one is measured against ("TX Manager vs Legacy").
 BASELINE = "legacy"
-#: wait_for_cheaper holds for a base fee this much below the one when the trade was decided...
-WAIT_DISCOUNT_PERCENT = 10
-#: ...for at most this many blocks (5 minutes on Ethereum), then bids as `standard`.
-WAIT_DEADLINE_BLOCKS = 25
 #: Bars of closes the pending-price volatility is measured over, as the paper bot measures it.
 VOLATILITY_BARS = 50
 _P95 = Decimal("0.95")
@@ -102,8 +100,7 @@ def wait_for_cheaper(
     """Hold each swap for a base fee `discount_percent` below the next block's at decision."""
 
     def build(path: FeePath, block: int) -> GasStrategy:
-        threshold = path.base_fee_wei(block + 1) * (100 - discount_percent) // 100
-        return WaitForCheaper(threshold, deadline_blocks)
+        return wait_for_cheaper_at(path, block, discount_percent, deadline_blocks)
 
     return build
 

@@ -110,6 +110,23 @@ class WaitForCheaper:
         return self.then.bid(path, block, waited)
 
 
+#: wait_for_cheaper as accounts and `gas_report` use it: hold a swap for a base fee this much
+#: below the next block's at the decision, for at most this many blocks, then bid standard.
+WAIT_DISCOUNT_PERCENT = 10
+WAIT_DEADLINE_BLOCKS = 25
+
+
+def wait_for_cheaper_at(
+    path: FeePath,
+    block: int,
+    discount_percent: int = WAIT_DISCOUNT_PERCENT,
+    deadline_blocks: int = WAIT_DEADLINE_BLOCKS,
+) -> WaitForCheaper:
+    """wait_for_cheaper for a swap decided while `block` is being built."""
+    threshold = path.base_fee_wei(block + 1) * (100 - discount_percent) // 100
+    return WaitForCheaper(threshold, deadline_blocks)
+
+
 def gas_strategy(name: str) -> GasStrategy:
     """A strategy by the name an account selects; `wait_for_cheaper` needs its own settings."""
     strategies: dict[str, GasStrategy] = {s.name: s for s in (Legacy(), SLOW, STANDARD, FAST)}

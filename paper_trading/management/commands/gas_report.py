@@ -14,13 +14,12 @@ from paper_trading.engine.dex.gas import GasModel
 from paper_trading.engine.dex.simulator import DexSimulator
 from paper_trading.engine.tx.comparison import (
     BASELINE,
-    WAIT_DEADLINE_BLOCKS,
-    WAIT_DISCOUNT_PERCENT,
     StrategyFigures,
     compare,
     swaps_from_backtest,
 )
 from paper_trading.engine.tx.fee_path import ModelledFeePath
+from paper_trading.engine.tx.gas_strategies import WAIT_DEADLINE_BLOCKS, WAIT_DISCOUNT_PERCENT
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.management.tables import text_table
 

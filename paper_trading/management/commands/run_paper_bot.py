@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -14,7 +16,13 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from paper_trading.engine.chains import get_chain
+from paper_trading.engine.chains import Chain, get_chain
+from paper_trading.engine.mempool.sources import (
+    EventSource,
+    RecordedEventSource,
+    WebSocketEventSource,
+    ws_url_for,
+)
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.management.arguments import utc_datetime
@@ -103,6 +111,19 @@ class Command(BaseCommand):
             help="queue the bot on a Celery worker (needs CELERY_BROKER_URL or REDIS_URL)",
         )
         parser.add_argument(
+            "--fast-lane",
+            action="store_true",
+            help="react to mempool events (Fast Lane) instead of ticking the strategy: from the "
+            "node at WS_RPC_URL_<chain id> (needs --prices live), or from --mempool-events",
+        )
+        parser.add_argument(
+            "--mempool-events",
+            type=Path,
+            default=None,
+            metavar="FILE.jsonl",
+            help="Fast Lane: replay recorded mempool events from this file (implies --fast-lane)",
+        )
+        parser.add_argument(
             "--new-session",
             action="store_true",
             help="do not resume an interrupted session; start a new one",
@@ -149,6 +170,11 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        mempool = None
+        if options["fast_lane"] or options["mempool_events"]:
+            mempool = _mempool_source(chain, options["mempool_events"], choice.source)
+            if options["background"]:
+                raise CommandError("--fast-lane runs in the foreground only; drop --background")
         try:
             session = start_session(account, settings, resume=not options["new_session"])
             check_startable(session)
@@ -170,6 +196,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 "REPLAY: recorded real market prices, not live; the clock is simulated."
             )
+        if mempool is not None:
+            self.stdout.write(f"FAST LANE: reacting to {mempool.name} mempool events.")
         if options["background"]:
             dispatch(session, options["runtime_minutes"])
             self.stdout.write(
@@ -186,6 +214,7 @@ class Command(BaseCommand):
             runner=PaperTradingSession.Runner.FOREGROUND,
             runtime_minutes=options["runtime_minutes"],
             max_ticks=options["max_ticks"],
+            mempool=mempool,
         )
         session.refresh_from_db()
         self._print_summary(session_summary(session))
@@ -226,6 +255,30 @@ def _strategy_label(session: PaperTradingSession) -> str:
         return f"Intel {session.intel_level}"
     params = ", ".join(f"{k}={v}" for k, v in session.strategy_params.items())
     return f"strategy {session.strategy_name} ({params})"
+
+
+def _mempool_source(chain: Chain, events: Path | None, prices: str) -> EventSource:
+    """The recorded file when given, else the chain's WebSocket node (on live prices only)."""
+    if events is not None:
+        try:
+            return RecordedEventSource(events)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"--mempool-events: {exc}") from None
+    url = ws_url_for(chain.chain_id, os.environ)
+    if url is None:
+        raise CommandError(
+            f"--fast-lane needs WS_RPC_URL_{chain.chain_id} (a WebSocket JSON-RPC node for "
+            f"{chain.name}) or --mempool-events FILE"
+        )
+    if prices != PaperTradingSession.PriceSource.LIVE:
+        raise CommandError(
+            "live mempool events happen now: run them with --prices live "
+            "(or replay recorded events with --mempool-events)"
+        )
+    try:
+        return WebSocketEventSource(url, chain)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _configure_logging(verbosity: int) -> None:

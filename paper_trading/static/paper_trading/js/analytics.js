@@ -72,6 +72,14 @@
       : '<tr class="empty"><td colspan="10">No trades yet.</td></tr>';
   }
 
+  function renderPerGasStrategy(rows) {
+    document.getElementById("per-gas-strategy-body").innerHTML = rows.length
+      ? rows.map((r) => `<tr><td><strong>${esc(r.strategy)}</strong></td><td class="num">${esc(r.trades)}</td>` +
+          `<td class="num">${esc(r.gas)}</td><td class="num">${esc(r.delay)}</td><td class="num">${esc(r.revert_rate)}</td>` +
+          `<td class="num">${esc(r.drop_rate)}</td><td class="num">${esc(r.sandwiched)}</td><td class="num">${esc(r.mev)}</td></tr>`).join("")
+      : '<tr class="empty"><td colspan="8">No trades yet.</td></tr>';
+  }
+
   function renderCharts(next) {
     setPoints(equity.chart, equity.series, next.equity, counts.equity);
     setPoints(drawdown.chart, drawdown.series, next.drawdown, counts.drawdown);
@@ -93,6 +101,7 @@
     if (!result.ok) return;
     renderFigures(result.data.figures);
     renderPerToken(result.data.per_token);
+    renderPerGasStrategy(result.data.per_gas_strategy);
     renderCharts(result.data);
     head.dataset.refreshed = String(Number(head.dataset.refreshed || 0) + 1);
   }, 1000);

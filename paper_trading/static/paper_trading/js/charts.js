@@ -71,7 +71,7 @@
   function tradeMarkers(markers) {
     const p = palette();
     return markers.map((m) => {
-      const reverted = m.status === "REVERTED";
+      const reverted = m.status !== "EXECUTED"; // reverted or dropped: no fill
       const buy = m.side === "BUY";
       return {
         time: m.time,

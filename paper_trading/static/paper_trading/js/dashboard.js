@@ -58,15 +58,27 @@
       : '<tr class="empty"><td colspan="6">No open positions.</td></tr>';
   }
 
+  // The same badges as the server's _tx_badges (web/views.py) draws.
+  function txBadges(t) {
+    const badges = [];
+    if (t.status !== "EXECUTED") badges.push([t.status.toLowerCase(), "warn", t.revert_reason]);
+    if (t.sandwiched) badges.push(["sandwiched", "bad", `front-run and back-run in the mempool: ${fmt.cost(t.mev_cost_usd)} lost`]);
+    if ((t.transactions || []).some((e) => e.state === "pending")) {
+      badges.push([`pending ${t.inclusion_delay_blocks} blk`, "info", `waited ${t.inclusion_delay_blocks} blocks with the ${t.gas_strategy} gas strategy`]);
+    }
+    if (t.tx_attempts > 1) badges.push([`replaced ${t.tx_attempts - 1}x`, "info", "re-sent with a higher fee while stuck"]);
+    return badges.map(([label, tone, title]) => ` <span class="tag ${tone}" title="${esc(title)}">${esc(label)}</span>`).join("");
+  }
+
   function renderTrades(fresh) {
     $("trades-body").innerHTML = state.trades.length
       ? state.trades.map((t) => {
           const sell = t.side === "SELL";
-          const reverted = t.status === "REVERTED";
+          const reverted = t.status !== "EXECUTED";
           const classes = [reverted ? "reverted" : "", fresh && fresh.has(t.trade_id) ? "fresh" : ""].join(" ").trim();
           return `<tr data-id="${esc(t.trade_id)}"${classes ? ` class="${classes}"` : ""}>` +
             `<td class="nowrap">${fmt.when(t.created_at)}</td>` +
-            `<td><span class="side ${t.side.toLowerCase()}">${esc(t.side)}</span> ${esc(t.token_symbol)}${reverted ? ' <span class="tag warn">reverted</span>' : ""}</td>` +
+            `<td><span class="side ${t.side.toLowerCase()}">${esc(t.side)}</span> ${esc(t.token_symbol)}${txBadges(t)}</td>` +
             `<td class="num">${fmt.usd(sell ? t.amount_out_usd : t.amount_in_usd)}</td><td class="num">${fmt.price(t.execution_price_usd)}</td>` +
             `<td class="num">${fmt.cost(t.swap_fee_usd)}</td><td class="num">${fmt.cost(t.gas_cost_usd)}</td>` +
             `<td class="num ${sell ? fmt.tone(t.net_pnl_usd) : ""}">${sell ? fmt.signedUsd(t.net_pnl_usd) : ""}</td></tr>`;

@@ -1,9 +1,10 @@
 /* Trades: follows the account's socket (live.js). When a trade is executed the table re-fetches
    its current view (htmx, same filters) if it shows the newest page; on an older page it only
-   says how many new trades there are, so the rows under the reader do not move. */
+   says how many new trades there are, so the rows under the reader do not move. Swaps still in
+   flight (submitted, pending, replaced) show above the table until they land or drop. */
 (function () {
   "use strict";
-  const { live, throttled } = window.dexpaper;
+  const { live, throttled, esc } = window.dexpaper;
   const page = document.getElementById("trades-live");
   const notice = document.getElementById("trades-new");
   const TABLE = "#trade-table";
@@ -31,6 +32,18 @@
     page.dataset.refreshed = String(Number(page.dataset.refreshed || 0) + 1);
   }, 1000);
 
+  // Swaps whose transaction is still in flight (transaction_update), until it lands or drops.
+  const pendingBox = document.getElementById("tx-pending");
+  const inFlight = new Map();
+  const FINAL = new Set(["included", "reverted", "dropped"]);
+
+  function showPending() {
+    pendingBox.hidden = !inFlight.size;
+    pendingBox.innerHTML = [...inFlight.values()].map((e) =>
+      `<span><span class="tag info" title="${esc(e.reason)}">${esc(e.state)}</span> ${esc(e.symbol)} ` +
+      `attempt ${esc(e.attempt + 1)}, block ${esc(e.block)}</span>`).join(" · ");
+  }
+
   // Back on the newest page (pager, filters): nothing is unseen any more.
   document.body.addEventListener("htmx:afterSettle", () => {
     if (onNewestPage()) { unseen = 0; showNotice(); }
@@ -40,7 +53,15 @@
     path: page.dataset.wsPath,
     conn: document.getElementById("conn"),
     handlers: {
-      trade_executed() {
+      transaction_update(data) {
+        if (FINAL.has(data.state)) inFlight.delete(data.trade_id);
+        else inFlight.set(data.trade_id, data);
+        showPending();
+        page.dataset.txUpdates = String(Number(page.dataset.txUpdates || 0) + 1);
+      },
+      trade_executed(data) {
+        inFlight.delete(data.trade_id);
+        showPending();
         if (!onNewestPage()) unseen += 1;
         refresh();
       },
