@@ -135,13 +135,27 @@ def collect(source: WebSocketEventSource, count: int) -> list[Timed]:
 @pytest.mark.parametrize("full_pending", [True, False], ids=["full-transactions", "hashes-only"])
 def test_websocket_source_subscribes_and_decodes(full_pending: bool) -> None:
     pending, logs = recorded_base_chain()
-    with FakeWsNode(pending, logs, full_pending=full_pending) as node:
+    balances = {NEW_POOL: usdc(150_000)}
+    with FakeWsNode(pending, logs, full_pending=full_pending, balances=balances) as node:
         source = WebSocketEventSource(node.url, BASE, clock=lambda: AT)
         events = [e for _, e in collect(source, 4)]
     kinds = sorted(type(e).__name__ for e in events)
     assert kinds == ["PendingSwap", "PendingSwap", "PoolCreated", "SwapLog"]
     big = next(e for e in events if isinstance(e, PendingSwap) and e.tx_hash == h(10))
     assert big.size_usd == D(5_000_000)
+    # The creation log does not carry the deposit: the source reads the pool's USDC balance.
+    created = next(e for e in events if isinstance(e, PoolCreated))
+    assert created.liquidity_usd == D(300_000)
+    balance_calls = [p for m, p in node.calls if m == "eth_call"]
+    assert balance_calls == [
+        [
+            {
+                "to": BASE.quote_token.address,
+                "data": "0x70a08231" + NEW_POOL[2:].lower().rjust(64, "0"),
+            },
+            "latest",
+        ]
+    ]
     methods = [m for m, _ in node.calls]
     subscriptions = [p for m, p in node.calls if m == "eth_subscribe"]
     assert ["newPendingTransactions", True] in subscriptions

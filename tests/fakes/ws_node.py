@@ -38,11 +38,14 @@ class FakeWsNode:
         *,
         full_pending: bool = True,
         drop_first_connection: bool = False,
+        balances: dict[str, int] | None = None,
     ) -> None:
         self.pending = list(pending or [])
         self.logs = list(logs or [])
         self.full_pending = full_pending
         self.drop_first_connection = drop_first_connection
+        #: ERC-20 balanceOf answers by holder address (lower case), in base units; others 0.
+        self.balances = {k.lower(): v for k, v in (balances or {}).items()}
         #: (method, params) of every request, in order.
         self.calls: list[tuple[str, Any]] = []
         self.connections = 0
@@ -87,6 +90,9 @@ class FakeWsNode:
                 reply["result"] = sub = hex(next(self._ids))
                 wanted = set(params[1]["topics"][0])
                 notifications = [(sub, log) for log in self.logs if log["topics"][0] in wanted]
+            elif method == "eth_call" and params[0]["data"].startswith("0x70a08231"):
+                holder = "0x" + params[0]["data"][-40:]
+                reply["result"] = "0x" + self.balances.get(holder, 0).to_bytes(32, "big").hex()
             elif method == "eth_getTransactionByHash":
                 reply["result"] = next((t for t in self.pending if t["hash"] == params[0]), None)
             else:

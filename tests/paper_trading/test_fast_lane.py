@@ -152,7 +152,8 @@ def test_live_node_events_reach_the_dashboard_tables(
     price_all(fake_coingecko)
     point_at(fake_coingecko, monkeypatch, settings)
     pending, logs = recorded_base_chain()
-    with FakeWsNode(pending, logs) as node:
+    # The new AAVE pool holds $10,000 of USDC: worth $20,000, under the $100,000 minimum.
+    with FakeWsNode(pending, logs, balances={POOL: 10_000 * 10**6}) as node:
         monkeypatch.setenv("WS_RPC_URL_8453", node.url)
         call_command(
             "run_paper_bot",
@@ -171,6 +172,6 @@ def test_live_node_events_reach_the_dashboard_tables(
     decisions = sorted(session.thoughts.values_list("decision_type", "token_symbol"))
     assert decisions == [("BUY", "WETH"), ("HOLD", "AAVE"), ("HOLD", "WETH"), ("SELL", "WETH")]
     new_pool = session.thoughts.get(token_symbol="AAVE")
-    assert "liquidity is not known yet" in new_pool.reasoning.lower()
+    assert "liquidity $20,000 is below the $100,000 minimum" in new_pool.reasoning.lower()
     assert session.trades.count() == 2
     assert verify_account(account).ok

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import websockets
 
 from paper_trading.engine.chains import Chain
-from paper_trading.engine.mempool.events import MempoolEvent, event_from_json
+from paper_trading.engine.mempool.events import MempoolEvent, PoolCreated, event_from_json
 from paper_trading.engine.mempool.uniswap import (
     PAIR_CREATED_TOPIC,
     POOL_CREATED_TOPIC,
@@ -31,6 +32,8 @@ from paper_trading.engine.mempool.uniswap import (
     decode_log,
     decode_pending_swap,
     factory_addresses,
+    liquidity_from_quote_balance,
+    quote_balance_call,
     tracked_pools,
 )
 
@@ -185,13 +188,16 @@ class _Subscription:
         self.requests: dict[int, str] = {}
         #: subscription id -> "pending" or "logs".
         self.subscriptions: dict[str, str] = {}
+        #: request id -> the new pool whose stablecoin balance was asked for.
+        self.new_pools: dict[int, PoolCreated] = {}
 
-    async def send(self, kind: str, method: str, params: list[Any]) -> None:
+    async def send(self, kind: str, method: str, params: list[Any]) -> int:
         request_id = next(self.ids)
         self.requests[request_id] = kind
         await self.ws.send(
             json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         )
+        return request_id
 
     async def serve(self) -> None:
         chain = self.source.chain
@@ -220,11 +226,31 @@ class _Subscription:
             elif kind == "pending" and isinstance(result, dict):
                 self.emit(decode_pending_swap(result, self.source.chain))
             elif kind == "logs" and isinstance(result, dict):
-                self.emit(decode_log(result, self.source.chain, self.source.pools))
+                event = decode_log(result, self.source.chain, self.source.pools)
+                call = (
+                    quote_balance_call(self.source.chain, event)
+                    if isinstance(event, PoolCreated) and event.liquidity_usd is None
+                    else None
+                )
+                if isinstance(event, PoolCreated) and call is not None:
+                    # The log is mined, so the pool already holds what its creator deposited.
+                    asked = await self.send("liquidity", "eth_call", [call, "latest"])
+                    self.new_pools[asked] = event
+                else:
+                    self.emit(event)
             return
         request_id = message.get("id")
         kind = self.requests.pop(request_id, None) if isinstance(request_id, int) else None
         if kind is None:
+            return
+        if kind == "liquidity":
+            created = self.new_pools.pop(int(str(request_id)))
+            value = (
+                None
+                if "error" in message
+                else liquidity_from_quote_balance(self.source.chain, message.get("result"))
+            )
+            self.emit(replace(created, liquidity_usd=value))
             return
         if "error" in message:
             if kind == "pending_full":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from eth_abi.abi import decode
@@ -212,6 +213,32 @@ def decode_pending_swap(tx: Mapping[str, Any], chain: Chain) -> PendingSwap | No
 
 def _topic_address(topic: str) -> str:
     return to_checksum_address("0x" + topic[-40:])
+
+
+BALANCE_OF_SELECTOR = "0x" + function_signature_to_4byte_selector("balanceOf(address)").hex()
+
+
+def quote_balance_call(chain: Chain, created: PoolCreated) -> dict[str, str] | None:
+    """The `eth_call` that reads a new pool's stablecoin balance, or None if it has none.
+
+    The creation log does not say how much was deposited; for a token/USDC pool, twice its USDC
+    balance is the pool's value (V2 holds both sides at equal value; for V3 it is the usual
+    rough figure), which is what the Fast Lane's liquidity threshold compares against.
+    """
+    quote = chain.quote_token.address.lower()
+    if quote not in (created.token0.lower(), created.token1.lower()):
+        return None
+    owner = created.pool_address.lower().removeprefix("0x").rjust(64, "0")
+    return {"to": chain.quote_token.address, "data": BALANCE_OF_SELECTOR + owner}
+
+
+def liquidity_from_quote_balance(chain: Chain, result: object) -> Decimal | None:
+    """Pool value in USD from the `balanceOf` answer (None if the answer is not a number)."""
+    try:
+        balance = int(str(result), 16)
+    except ValueError:
+        return None
+    return Decimal(2 * balance).scaleb(-chain.quote_token.decimals)
 
 
 def decode_log(
