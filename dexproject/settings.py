@@ -220,6 +220,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "paper_trading.api.schema_hooks.require_decimal_digits",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TradeStatusEnum": "paper_trading.models.PaperTrade.Status",
         "SessionStatusEnum": "paper_trading.models.PaperTradingSession.Status",

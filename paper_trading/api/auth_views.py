@@ -265,7 +265,7 @@ class ApiTokenDetailView(APIView):
         operation_id="auth_tokens_revoke",
         summary="Revoke an API token",
         description="The key stops working at once. Someone else's token is a 404.",
-        responses={204: None, 401: _ERR_401, 404: _ERR_404},
+        responses={204: None, 401: _ERR_401, 404: _ERR_404, 429: _ERR_429},
     )
     def delete(self, request: Request, token_id: uuid.UUID) -> Response:
         auth_services.revoke_api_token(_current_user(request), token_id)
