@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 from django.conf import settings as django_settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from paper_trading.engine.analyzer import MarketAnalyzer
@@ -29,7 +29,7 @@ from paper_trading.engine.events import TickResult
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.log_sink import LogSink
 from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
-from paper_trading.engine.mempool.fast_lane import run_fast_lane
+from paper_trading.engine.mempool.fast_lane import run_both_lanes, run_fast_lane
 from paper_trading.engine.mempool.sources import EventSource
 from paper_trading.engine.prices.feed import PriceFeedService
 from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR, ReplaySource
@@ -449,12 +449,14 @@ def run_session(
     max_ticks: int | None = None,
     log: logging.Logger = logger,
     mempool: EventSource | None = None,
+    both_lanes: bool = False,
 ) -> RunOutcome:
     """Run a session to its end on this process, with a heartbeat; always close the session.
 
     Every runner goes through here: the terminal command, the web server's threads and Celery
     workers. A crash closes the session as FAILED and is raised again. With `mempool`, the
-    Fast Lane reacts to its events instead of the loop ticking (`max_ticks` then counts events).
+    Fast Lane reacts to its events instead of the loop ticking (`max_ticks` then counts events),
+    or, with `both_lanes`, as well as the loop ticking (`max_ticks` counts ticks).
     """
     claim_session(session, runner)
     publish_session_status(session, "restarted" if session.total_ticks else "started")
@@ -464,7 +466,13 @@ def run_session(
     error = ""
     try:
         with Heartbeat(session.session_id):
-            outcome = run_fast_lane(loop, mempool) if mempool else loop.run()
+            if mempool is None:
+                outcome = loop.run()
+            elif both_lanes:
+                # Resolved on the Fast Lane's thread, so it closes that thread's connection.
+                outcome = run_both_lanes(loop, mempool, on_feed_exit=lambda: connection.close())
+            else:
+                outcome = run_fast_lane(loop, mempool)
     except BaseException as exc:
         error = f"bot crashed: {exc}"
         raise

@@ -175,3 +175,93 @@ def test_live_node_events_reach_the_dashboard_tables(
     assert "liquidity $20,000 is below the $100,000 minimum" in new_pool.reasoning.lower()
     assert session.trades.count() == 2
     assert verify_account(account).ok
+
+
+def test_both_lanes_share_one_engine_in_time_order(
+    account: PaperTradingAccount, events_file: Path
+) -> None:
+    """--both-lanes on replay: the strategy ticks, and before each tick the recorded events
+    up to its time reach the Fast Lane, on the same books; the same file repeats exactly."""
+    for name in ("Main", "Twin"):
+        call_command(
+            "run_paper_bot",
+            "--account",
+            name,
+            "--prices",
+            "synthetic",
+            "--speed",
+            "max",
+            "--mempool-events",
+            str(events_file),
+            "--both-lanes",
+            "--max-ticks",
+            "6",
+            verbosity=0,
+        )
+    session = PaperTradingSession.objects.get(account=account)
+    assert session.status == PaperTradingSession.Status.STOPPED  # at the tick limit
+    thoughts = list(PaperAIThoughtLog.objects.filter(session=session).order_by("created_at"))
+    lanes = {t.strategy_name for t in thoughts}
+    assert lanes == {"fast_lane", session.strategy_name}
+    fast = [t for t in thoughts if t.strategy_name == "fast_lane"]
+    assert len(fast) == 4  # every recorded event, each before the tick at or after its time
+    smart_times = sorted({t.created_at for t in thoughts if t.strategy_name != "fast_lane"})
+    assert len(smart_times) == 6
+    for thought in fast:
+        assert any(thought.created_at <= moment for moment in smart_times)
+    assert session.total_ticks == 6 + 4
+    report = verify_account(account)
+    assert report.ok, report.mismatches
+    runs = [
+        list(
+            PaperAIThoughtLog.objects.filter(account__name=name)
+            .order_by("created_at", "strategy_name", "token_symbol")
+            .values_list("strategy_name", "decision_type", "token_symbol")
+        )
+        for name in ("Main", "Twin")
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_both_lanes_needs_a_mempool(account: PaperTradingAccount) -> None:
+    with pytest.raises(CommandError, match="--both-lanes"):
+        run("--both-lanes")
+
+
+@pytest.mark.django_db(transaction=True)  # the Fast Lane's thread has its own connection
+def test_both_lanes_live_events_between_ticks(
+    account: PaperTradingAccount,
+    fake_coingecko: FakeCoinGecko,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    """--both-lanes live: the node's events are handled as they arrive, between the ticks."""
+    price_all(fake_coingecko)
+    point_at(fake_coingecko, monkeypatch, settings)
+    pending, logs = recorded_base_chain()
+    with FakeWsNode(pending, logs, balances={POOL: 10_000 * 10**6}) as node:
+        monkeypatch.setenv("WS_RPC_URL_8453", node.url)
+        call_command(
+            "run_paper_bot",
+            "--account",
+            "Main",
+            "--prices",
+            "live",
+            "--fast-lane",
+            "--both-lanes",
+            "--tick-interval",
+            "1",
+            "--max-ticks",
+            "3",
+            verbosity=0,
+        )
+    session = PaperTradingSession.objects.get(account=account)
+    fast = sorted(
+        session.thoughts.filter(strategy_name="fast_lane").values_list(
+            "decision_type", "token_symbol"
+        )
+    )
+    assert fast == [("BUY", "WETH"), ("HOLD", "AAVE"), ("HOLD", "WETH"), ("SELL", "WETH")]
+    assert session.thoughts.exclude(strategy_name="fast_lane").exists()  # the Smart Lane ticked
+    assert session.total_ticks == 3 + 4
+    assert verify_account(account).ok

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,9 +46,10 @@ from paper_trading.engine.events import (
 from paper_trading.engine.executor import Execution, TradeRequest
 from paper_trading.engine.loop import BotLoop, EndReason, RunOutcome
 from paper_trading.engine.mempool.events import MempoolEvent, PendingSwap, PoolCreated, SwapLog
-from paper_trading.engine.mempool.sources import EventSource
+from paper_trading.engine.mempool.sources import EventSource, Timed
 from paper_trading.engine.portfolio import Position
 from paper_trading.engine.prices.feed import PriceUnavailableError
+from paper_trading.engine.schedule import TickSchedule
 
 STRATEGY_NAME = "fast_lane"
 _BPS = Decimal(10_000)
@@ -532,3 +533,92 @@ def run_fast_lane(
         ):
             return RunOutcome(handled, EndReason.RUNTIME_LIMIT)
     return RunOutcome(handled, EndReason.STOPPED if stop.is_set() else EndReason.COMPLETED)
+
+
+def run_both_lanes(
+    loop: BotLoop,
+    source: EventSource,
+    params: FastLaneParams | None = None,
+    *,
+    on_feed_exit: Callable[[], None] | None = None,
+) -> RunOutcome:
+    """The Smart Lane's ticks and the Fast Lane's events on one engine, never both at once.
+
+    Recorded events are interleaved with the ticks by time, before each tick every event up to
+    it, so a replay repeats exactly. Live events are read on a thread of their own and handled
+    as they arrive, between ticks: a lock keeps an event and a tick from touching the books at
+    the same moment. `loop`'s limits count ticks; `on_feed_exit` runs when that thread ends
+    (the Django side closes the thread's database connection there).
+    """
+    lane = FastLane(loop.analyzer, params)
+    halt = threading.Event()
+
+    def react(at: datetime, event: MempoolEvent) -> None:
+        if loop.config_source is not None:
+            loop.analyzer.config = loop.config_source()
+        result = lane.handle(at, event)
+        for sink in loop.sinks:
+            sink.publish(result)
+
+    failures: list[BaseException] = []
+    if source.live:
+        lock = threading.Lock()
+
+        def feed() -> None:
+            try:
+                for at, event in source.events(halt):
+                    with lock:
+                        react(at, event)
+            except BaseException as exc:  # reported on the loop's thread
+                failures.append(exc)
+                loop.stop.set()
+            finally:
+                if on_feed_exit is not None:
+                    on_feed_exit()
+
+        feeder = threading.Thread(target=feed, name="fast-lane", daemon=True)
+        loop.schedule = _Locked(loop.schedule, lock)
+        feeder.start()
+    else:
+        loop.schedule = _Interleaved(loop.schedule, iter(source.events(halt)), react)
+    try:
+        outcome = loop.run()
+    finally:
+        halt.set()
+        if source.live:
+            feeder.join(timeout=10)
+    if failures:
+        raise failures[0]
+    return outcome
+
+
+class _Locked:
+    """Holds `lock` from each tick's time until the loop asks for the next one."""
+
+    def __init__(self, inner: TickSchedule, lock: threading.Lock) -> None:
+        self.inner, self.lock = inner, lock
+
+    def ticks(self, stop: threading.Event) -> Iterator[datetime]:
+        for now in self.inner.ticks(stop):
+            with self.lock:
+                yield now
+
+
+class _Interleaved:
+    """Before each tick, the recorded events up to its time, in order."""
+
+    def __init__(
+        self,
+        inner: TickSchedule,
+        events: Iterator[Timed],
+        react: Callable[[datetime, MempoolEvent], None],
+    ) -> None:
+        self.inner, self.events, self.react = inner, events, react
+
+    def ticks(self, stop: threading.Event) -> Iterator[datetime]:
+        upcoming = next(self.events, None)
+        for now in self.inner.ticks(stop):
+            while upcoming is not None and upcoming[0] <= now:
+                self.react(*upcoming)
+                upcoming = next(self.events, None)
+            yield now

@@ -45,6 +45,8 @@ Timed = tuple[datetime, MempoolEvent]
 class EventSource(Protocol):
     #: Shown in logs and thoughts: "websocket" or "recorded".
     name: str
+    #: Events happen now (a node) rather than at recorded times (a file).
+    live: bool
 
     def events(self, stop: threading.Event) -> Iterator[Timed]:
         """Events in arrival order, until the source ends or `stop` is set."""
@@ -64,6 +66,7 @@ class RecordedEventSource:
     """
 
     name = "recorded"
+    live = False
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -108,6 +111,7 @@ class WebSocketEventSource:
     """
 
     name = "websocket"
+    live = True
 
     def __init__(
         self,

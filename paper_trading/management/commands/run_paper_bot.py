@@ -113,7 +113,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fast-lane",
             action="store_true",
-            help="react to mempool events (Fast Lane) instead of ticking the strategy: from the "
+            help="react to mempool events (Fast Lane) instead of ticking the strategy (or with it: "
+            "--both-lanes): from the "
             "node at WS_RPC_URL_<chain id> (needs --prices live), or from --mempool-events",
         )
         parser.add_argument(
@@ -122,6 +123,12 @@ class Command(BaseCommand):
             default=None,
             metavar="FILE.jsonl",
             help="Fast Lane: replay recorded mempool events from this file (implies --fast-lane)",
+        )
+        parser.add_argument(
+            "--both-lanes",
+            action="store_true",
+            help="with --fast-lane: keep ticking the strategy too (the Smart Lane), on one engine; "
+            "--max-ticks then counts ticks",
         )
         parser.add_argument(
             "--new-session",
@@ -171,6 +178,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         mempool = None
+        if options["both_lanes"] and not (options["fast_lane"] or options["mempool_events"]):
+            raise CommandError("--both-lanes: add --fast-lane or --mempool-events FILE")
         if options["fast_lane"] or options["mempool_events"]:
             mempool = _mempool_source(chain, options["mempool_events"], choice.source)
             if options["background"]:
@@ -197,7 +206,8 @@ class Command(BaseCommand):
                 "REPLAY: recorded real market prices, not live; the clock is simulated."
             )
         if mempool is not None:
-            self.stdout.write(f"FAST LANE: reacting to {mempool.name} mempool events.")
+            also = " alongside the strategy's ticks" if options["both_lanes"] else ""
+            self.stdout.write(f"FAST LANE: reacting to {mempool.name} mempool events{also}.")
         if options["background"]:
             dispatch(session, options["runtime_minutes"])
             self.stdout.write(
@@ -215,6 +225,7 @@ class Command(BaseCommand):
             runtime_minutes=options["runtime_minutes"],
             max_ticks=options["max_ticks"],
             mempool=mempool,
+            both_lanes=options["both_lanes"],
         )
         session.refresh_from_db()
         self._print_summary(session_summary(session))
