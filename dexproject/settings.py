@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the latency it records for /metrics covers every other middleware too.
+    "paper_trading.observability.middleware.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (the dashboard's, the API docs') from this process: no CDN, no nginx.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -179,6 +181,14 @@ PRICE_MAX_AGE_SECONDS = float(os.environ.get("PRICE_MAX_AGE_SECONDS", "300"))
 #: Seconds between live ticks unless --tick-interval says otherwise.
 LIVE_TICK_INTERVAL_SECONDS = int(os.environ.get("LIVE_TICK_INTERVAL_SECONDS", "30"))
 
+#: Operator alerts (breaker tripped, feed outage and recovery, session failed): a webhook that
+#: gets JSON, and/or a Telegram chat. Nothing set: no alerts, no alert thread.
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN", "")
+TELEGRAM_CHAT_ID = os.environ.get("TELEGRAM_CHAT_ID", "")
+TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+ALERT_TIMEOUT_SECONDS = float(os.environ.get("ALERT_TIMEOUT_SECONDS", "3"))
+
 #: Where `make run` keeps the generated demo password (readable only by you).
 DEMO_CREDENTIALS_FILE = Path(
     os.environ.get("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials"))
@@ -237,14 +247,36 @@ SIWE_DOMAIN = os.environ.get("SIWE_DOMAIN", "")
 SIWE_NONCE_TTL_SECONDS = int(os.environ.get("SIWE_NONCE_TTL_SECONDS", "300"))
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+#: "json": one JSON object per line (timestamp, level, logger, message and any extra fields).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "loggers": {
         "paper_trading": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # httpx logs full request URLs at INFO, and RPC URLs may carry an API key.
         "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+if LOG_FORMAT == "json":
+    # Django's own request and server lines too, so a log shipper sees one format.
+    for _name in ("django", "django.server"):
+        LOGGING["loggers"][_name] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+
+#: If set, /metrics requires `Authorization: Bearer <token>`; open otherwise (loopback setups).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -37,6 +37,7 @@ from django.contrib.auth.models import User
 from django.http import Http404
 
 from paper_trading.models import PaperTradingAccount
+from paper_trading.observability.metrics import WEBSOCKET_CLIENTS
 from paper_trading.realtime import messages as m
 from paper_trading.realtime.publisher import HANDLER, account_group, register_serving_loop
 from paper_trading.selectors.accounts import account_for
@@ -76,6 +77,7 @@ class PaperTradingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.account_id = account.account_id
         self.group = account_group(account.account_id)
+        WEBSOCKET_CLIENTS.inc()  # paired with the dec in disconnect, which checks self.group
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.batched = query.get("frames", [""])[-1] == "batch"
         # In the group before the client learns it is connected: it misses nothing after that.
@@ -88,6 +90,7 @@ class PaperTradingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
+            WEBSOCKET_CLIENTS.dec()
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
 

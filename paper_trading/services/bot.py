@@ -39,8 +39,10 @@ from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.catalog import resolve_strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
+from paper_trading.observability.metrics import MetricsSink
 from paper_trading.realtime.publisher import ChannelsPublisher, publish_session_status
 from paper_trading.services.accounts import trading_config
+from paper_trading.services.alerts import alert_if_failed, alert_sinks
 from paper_trading.services.heartbeat import Heartbeat
 from paper_trading.services.prices import DatabasePriceHistory, live_source
 from paper_trading.store import (
@@ -186,6 +188,7 @@ def start_session(
             session.status_reason = "the bot process ended without closing the session"
             session.ended_at = timezone.now()
             session.save(update_fields=["status", "status_reason", "ended_at"])
+            announce_session_end(session)
         if claimed is None:
             claimed = _create_session(
                 account=account,
@@ -375,6 +378,7 @@ def build_loop(
         universe=universe,
     )
     analyzer.warm_up(prices.warm_until)
+    metrics = MetricsSink.for_feed(prices.feed)
     return BotLoop(
         analyzer,
         prices.schedule,
@@ -382,9 +386,11 @@ def build_loop(
             DjangoStore(session, chain),
             ChannelsPublisher(account.account_id, session.session_id),
             LogSink(log, prices.label),
+            *alert_sinks(account.account_id, session.session_id),
+            metrics,
         ],
         stop,
-        config_source=lambda: trading_config(account),
+        config_source=metrics.timed(lambda: trading_config(account)),
         max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
         max_ticks=max_ticks,
     )
@@ -440,6 +446,12 @@ class StopRequestWatcher:
             self.stop.set()
 
 
+def announce_session_end(session: PaperTradingSession) -> None:
+    """Tell the account's sockets, and the alert channels if it FAILED, how a session ended."""
+    publish_session_status(session, session.status.lower())
+    alert_if_failed(session)
+
+
 def run_session(
     session: PaperTradingSession,
     stop: threading.Event,
@@ -460,11 +472,13 @@ def run_session(
     """
     claim_session(session, runner)
     publish_session_status(session, "restarted" if session.total_ticks else "started")
-    loop = build_loop(session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log)
-    loop.sinks = [*loop.sinks, StopRequestWatcher(session.session_id, stop)]
     outcome: RunOutcome | None = None
     error = ""
     try:
+        loop = build_loop(
+            session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log
+        )
+        loop.sinks = [*loop.sinks, StopRequestWatcher(session.session_id, stop)]
         with Heartbeat(session.session_id):
             if mempool is None:
                 outcome = loop.run()
@@ -478,7 +492,7 @@ def run_session(
         raise
     finally:
         finished = finish_session(session, outcome, error)
-        publish_session_status(finished, finished.status.lower())
+        announce_session_end(finished)
     return outcome
 
 

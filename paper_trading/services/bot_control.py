@@ -21,6 +21,7 @@ from paper_trading.services.bot import (
     ACTIVE_STATUSES,
     BotSettings,
     ReplayExhaustedError,
+    announce_session_end,
     check_startable,
     run_session,
     start_session,
@@ -173,6 +174,8 @@ def reap_dead_bots() -> list[str]:
             status_reason=f"the bot's runner stopped (silent since {silent:%Y-%m-%d %H:%M:%S} UTC)",
             ended_at=timezone.now(),
         )
+        session.refresh_from_db()
+        announce_session_end(session)
         done.append(f"{session.session_id}: marked FAILED")
     for line in done:
         logger.warning("[BOT REAPER] %s", line)
