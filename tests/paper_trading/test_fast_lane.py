@@ -215,7 +215,7 @@ def test_both_lanes_share_one_engine_in_time_order(
     runs = [
         list(
             PaperAIThoughtLog.objects.filter(account__name=name)
-            .order_by("created_at", "strategy_name", "token_symbol")
+            .order_by("created_at", "strategy_name", "token_symbol", "decision_type")
             .values_list("strategy_name", "decision_type", "token_symbol")
         )
         for name in ("Main", "Twin")
