@@ -38,6 +38,7 @@ from paper_trading.engine.events import (
     ThoughtRecord,
     TickResult,
     TradeExecuted,
+    TradeRecord,
     TradeStatus,
 )
 from paper_trading.engine.executor import Execution, TradeExecutor, TradeRequest
@@ -207,6 +208,21 @@ class MarketAnalyzer:
         return tick.finish()
 
     # -- helpers used by _Tick --------------------------------------------------------------
+
+    def count_trade(self, trade: TradeRecord, at: datetime) -> None:
+        """Book a swap in the counters the breakers and metrics read (either lane's swaps)."""
+        c = self.counters
+        c.total_trades += 1
+        c.trades_today += 1
+        if trade.status.failed:
+            c.failed_trades += 1
+            c.consecutive_failures += 1
+            c.last_failure_at = at
+        else:
+            c.successful_trades += 1
+            c.consecutive_failures = 0
+            if trade.side == Side.SELL.value:
+                self.closed_trade_pnls.append(trade.net_pnl_usd)
 
     def risk_state(self, now: datetime) -> RiskState:
         c = self.counters
@@ -467,17 +483,7 @@ class _Tick:
         trade = execution.trade
         if trade is None or execution.ledger is None:
             return execution
-        c.total_trades += 1
-        c.trades_today += 1
-        if trade.status.failed:
-            c.failed_trades += 1
-            c.consecutive_failures += 1
-            c.last_failure_at = self.now
-        else:
-            c.successful_trades += 1
-            c.consecutive_failures = 0
-            if side is Side.SELL:
-                a.closed_trade_pnls.append(trade.net_pnl_usd)
+        a.count_trade(trade, self.now)
         self.events.extend(trade.transactions)
         self.events.append(TradeExecuted(trade))
         if execution.ledger.position is not None:

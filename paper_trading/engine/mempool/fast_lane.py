@@ -391,7 +391,6 @@ class FastLane:
         reason: str,
     ) -> Execution:
         a = self.a
-        c = a.counters
         token = a.chain.token(symbol)
         request = TradeRequest(
             symbol=symbol,
@@ -410,18 +409,9 @@ class FastLane:
         trade = execution.trade
         if trade is None or execution.ledger is None:
             return execution
-        c.total_trades += 1
-        c.trades_today += 1
-        if trade.status.failed:
-            c.failed_trades += 1
-            c.consecutive_failures += 1
-            c.last_failure_at = w.at
-        else:
-            c.successful_trades += 1
-            c.consecutive_failures = 0
+        a.count_trade(trade, w.at)
+        if not trade.status.failed:
             self.last_trade_at[symbol] = w.at
-            if side is Side.SELL:
-                a.closed_trade_pnls.append(trade.net_pnl_usd)
         w.events.extend(trade.transactions)
         w.events.append(TradeExecuted(trade))
         if execution.ledger.position is not None:
