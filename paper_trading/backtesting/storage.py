@@ -25,6 +25,7 @@ from paper_trading.engine.events import (
     PositionChanged,
     PositionSnapshot,
     PricesObserved,
+    QuietTicks,
     ThoughtLogged,
     ThoughtRecord,
     TickResult,
@@ -59,6 +60,13 @@ class StoreRecorder:
             elif isinstance(event, MetricsComputed):
                 self.metrics.append(event)
         self.last = result
+
+    def publish_quiet(self, ticks: QuietTicks) -> None:
+        """Bulk-run ticks trade nothing: keep their metrics and where positions ended."""
+        self.metrics.extend(ticks.metrics)
+        for event in ticks.last.of_type(PositionChanged):
+            self.positions[event.position.position_id] = event.position
+        self.last = ticks.last
 
 
 def save_run(

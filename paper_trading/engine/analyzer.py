@@ -89,6 +89,14 @@ class _RecordedIndicators:
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
         self.index = {moment: i for i, (moment, _) in enumerate(points)}
+        active = strategy.active_bars(arrays)
+        if active is not None and len(active) != len(closes):
+            raise ValueError(
+                f"{strategy.name}.active_bars() returned {len(active)} flags for {len(closes)} "
+                "closes; it needs one per close"
+            )
+        #: Per bar: might `decide` trade here? None when the strategy does not say.
+        self.active = None if active is None else active.tolist()
 
     def at(self, moment: datetime) -> Mapping[str, float] | None:
         i = self.index.get(moment)
@@ -125,7 +133,7 @@ class MarketAnalyzer:
         self.counters = counters or EngineCounters()
         self.executor = TradeExecutor(chain, simulator, portfolio)
         self.equity = EquityCurve(equity)
-        self.closed_trade_pnls: list[Decimal] = list(closed_trade_pnls)
+        self.closed_trades = metrics.ClosedTrades(closed_trade_pnls)
         self.history: dict[str, deque[Decimal]] = {}
         #: Tokens this run can price at all (a replay only has some); config narrows it further.
         self.universe = list(universe) if universe is not None else chain.tradable_tokens
@@ -142,7 +150,8 @@ class MarketAnalyzer:
     def tokens(self) -> list[Token]:
         return self._selected()[0]
 
-    def _price_symbols(self) -> list[str]:
+    def price_symbols(self) -> list[str]:
+        """What each tick fetches: the selected tokens' price symbols and the native token's."""
         return self._selected()[1]
 
     def _selected(self) -> tuple[list[Token], list[str]]:
@@ -157,7 +166,7 @@ class MarketAnalyzer:
 
     def warm_up(self, until: datetime) -> None:
         """Fill the strategy's history from the source so a (re)start does not trade blind."""
-        for symbol in self._price_symbols():
+        for symbol in self.price_symbols():
             points = self.feed.history(symbol, until, HISTORY_LENGTH)
             self.history[symbol] = deque((p for _, p in points), maxlen=HISTORY_LENGTH)
 
@@ -169,7 +178,7 @@ class MarketAnalyzer:
         c.last_tick_at = now
         tick = _Tick(self, now)
         try:
-            snapshot = self.feed.get_prices(self._price_symbols(), now)
+            snapshot = self.feed.get_prices(self.price_symbols(), now)
         except PriceUnavailableError as exc:
             tick.feed_problem(feed_problem(exc))
             return tick.finish()
@@ -222,7 +231,7 @@ class MarketAnalyzer:
             c.successful_trades += 1
             c.consecutive_failures = 0
             if trade.side == Side.SELL.value:
-                self.closed_trade_pnls.append(trade.net_pnl_usd)
+                self.closed_trades.add(trade.net_pnl_usd)
 
     def risk_state(self, now: datetime) -> RiskState:
         c = self.counters
@@ -244,7 +253,7 @@ class MarketAnalyzer:
             portfolio=portfolio,
             equity=self.equity,
             bar_seconds=self.bar_seconds,
-            closed_trade_pnls=self.closed_trade_pnls,
+            closed_trade_pnls=self.closed_trades,
             total_trades=self.counters.total_trades,
             reverted_trades=self.counters.failed_trades,
         )
@@ -259,12 +268,8 @@ class MarketAnalyzer:
         """
         if not self.strategy.computes_indicators:
             return {}
-        source = self.feed.source
-        if isinstance(source, ReplaySource):
-            table = self._recorded.get(price_symbol)
-            if table is None:
-                points = source.history(price_symbol, _END_OF_TIME, sys.maxsize)
-                table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
+        table = self.recorded_indicators(price_symbol)
+        if table is not None:
             row = table.at(at)
             if row is not None:
                 return row
@@ -272,6 +277,17 @@ class MarketAnalyzer:
         closes = np.fromiter((float(p) for p in history), dtype=np.float64, count=len(history))
         arrays = _indicator_arrays(self.strategy, closes)
         return {name: float(values[-1]) for name, values in arrays.items()}
+
+    def recorded_indicators(self, price_symbol: str) -> _RecordedIndicators | None:
+        """The indicators over a replay's whole recording of `price_symbol` (None when live)."""
+        source = self.feed.source
+        if not isinstance(source, ReplaySource):
+            return None
+        table = self._recorded.get(price_symbol)
+        if table is None:
+            points = source.history(price_symbol, _END_OF_TIME, sys.maxsize)
+            table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
+        return table
 
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
         percent_per_bar = volatility(list(self.history.get(price_symbol, ())), 50) or 0.0
@@ -515,16 +531,7 @@ class _Tick:
         positions = {**self.touched, **portfolio.positions}
         for position in positions.values():
             self.events.append(PositionChanged(position_snapshot(position)))
-        snapshot = PortfolioSnapshot(
-            initial_balance_usd=portfolio.initial_balance_usd,
-            cash_usd=portfolio.cash_usd,
-            positions_value_usd=portfolio.positions_value_usd,
-            total_value_usd=portfolio.total_value_usd,
-            realized_pnl_usd=portfolio.realized_pnl_usd,
-            unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
-            fees_usd=portfolio.fees_usd,
-            gas_usd=portfolio.gas_usd,
-        )
+        snapshot = portfolio_snapshot(portfolio)
         c = a.counters
         if not c.feed_problem:
             a.equity.add(snapshot.total_value_usd)
@@ -555,6 +562,19 @@ def describe_execution(execution: Execution, what: str) -> str:
     if trade.sandwiched:
         text += f" Sandwiched in the mempool: ${trade.mev_cost_usd:,.4f} lost to the attacker."
     return text
+
+
+def portfolio_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
+    return PortfolioSnapshot(
+        initial_balance_usd=portfolio.initial_balance_usd,
+        cash_usd=portfolio.cash_usd,
+        positions_value_usd=portfolio.positions_value_usd,
+        total_value_usd=portfolio.total_value_usd,
+        realized_pnl_usd=portfolio.realized_pnl_usd,
+        unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
+        fees_usd=portfolio.fees_usd,
+        gas_usd=portfolio.gas_usd,
+    )
 
 
 def position_snapshot(p: Position) -> PositionSnapshot:

@@ -10,7 +10,6 @@ each one and naming the option at fault.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,13 +29,15 @@ from paper_trading.engine.events import (
     EventSink,
     PerformanceSnapshot,
     PortfolioSnapshot,
+    QuietTicks,
+    QuietTicksSink,
     ThoughtLogged,
     TickResult,
     TradeExecuted,
     TradeRecord,
 )
+from paper_trading.engine.fast_forward import FastForward
 from paper_trading.engine.ids import IdFactory
-from paper_trading.engine.loop import BotLoop
 from paper_trading.engine.portfolio import Portfolio
 from paper_trading.engine.prices.feed import PriceFeedService, PriceSource, PriceUnavailableError
 from paper_trading.engine.prices.replay import (
@@ -45,7 +46,6 @@ from paper_trading.engine.prices.replay import (
     candle_file,
     interval_to_seconds,
 )
-from paper_trading.engine.schedule import ReplaySchedule
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.catalog import load_strategy_class
 
@@ -89,6 +89,11 @@ class Collector:
                 EquityPoint(result.timestamp, p.total_value_usd, p.positions_value_usd)
             )
         self.last = result
+
+    def publish_quiet(self, ticks: QuietTicks) -> None:
+        self.thoughts += ticks.thoughts
+        self.equity.extend(EquityPoint(*point) for point in ticks.equity)
+        self.last = ticks.last
 
 
 @dataclass(frozen=True)
@@ -144,11 +149,14 @@ def run_backtest(
     pool_overrides: Mapping[str, PoolSpec] | None = None,
     sinks: Sequence[EventSink] = (),
     namespace: uuid.UUID = BACKTEST_NAMESPACE,
+    skip_quiet_ticks: bool = True,
 ) -> BacktestResult:
     """Run `strategy` over `timeline` as fast as possible and return what it did.
 
     `pool_overrides` replace tokens' pools (e.g. another fee tier); `sinks` see every tick after
     the collector (a progress bar, a recorder for the database); `namespace` derives the ids.
+    Ticks where the strategy can only hold run in bulk (`FastForward`) when every sink takes
+    `QuietTicks`; `skip_quiet_ticks=False` runs each one through the analyzer (same result).
     """
     ticks = list(timeline)[strategy.warmup_bars :]
     analyzer = MarketAnalyzer(
@@ -165,12 +173,27 @@ def run_backtest(
     if ticks:
         analyzer.warm_up(ticks[0] - timedelta(seconds=1))
     collector = Collector()
-    loop = BotLoop(analyzer, ReplaySchedule(ticks, None), [collector, *sinks], threading.Event())
-    outcome = loop.run()
+    everyone: list[EventSink] = [collector, *sinks]
+    quiet_sinks = [s for s in everyone if isinstance(s, QuietTicksSink)]
+    bulk = skip_quiet_ticks and len(quiet_sinks) == len(everyone)
+    fast = FastForward(analyzer, ticks) if bulk else None
+    i = 0
+    while i < len(ticks):
+        end = fast.quiet_until(i) if fast is not None else i
+        if fast is not None and end > i:
+            quiet = fast.run(i, end)
+            for sink in quiet_sinks:
+                sink.publish_quiet(quiet)
+            i = end
+            continue
+        result = analyzer.tick(ticks[i])
+        for each in everyone:
+            each.publish(result)
+        i += 1
     assert collector.last is not None, "the timeline had no ticks"
     portfolio = collector.last.portfolio
     return BacktestResult(
-        ticks=outcome.ticks,
+        ticks=len(ticks),
         trades=collector.trades,
         thoughts=collector.thoughts,
         portfolio=portfolio,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from paper_trading.engine.config import SIMULATOR_GAS_STRATEGY
 
@@ -329,6 +329,36 @@ class TickResult:
 
     def of_type(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+@dataclass(frozen=True)
+class QuietTicks:
+    """Consecutive backtest ticks run in bulk, where each one could only hold.
+
+    Every such tick marked positions to market, added an equity point and wrote one HOLD
+    thought per token (counted in `thoughts`, not kept). `last` is the final tick's result
+    without those thoughts: its portfolio, counters, open positions and any metrics.
+    """
+
+    #: Each tick's time, total value and the part of it held in tokens.
+    equity: tuple[tuple[datetime, Decimal, Decimal], ...]
+    thoughts: int
+    #: The performance figures due on these ticks (every `metrics_every_ticks`).
+    metrics: tuple[MetricsComputed, ...]
+    last: TickResult
+
+    @property
+    def ticks(self) -> int:
+        return len(self.equity)
+
+
+@runtime_checkable
+class QuietTicksSink(Protocol):
+    """A sink that can take `QuietTicks`, so a backtest may run quiet stretches in bulk."""
+
+    def publish(self, result: TickResult) -> None: ...
+
+    def publish_quiet(self, ticks: QuietTicks) -> None: ...
 
 
 class EventSink(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -104,17 +104,42 @@ def drawdown_series(equity: Iterable[Decimal]) -> list[Decimal]:
     return series
 
 
-def profit_factor(closed_trade_pnls: Iterable[Decimal]) -> Decimal | None:
-    """Gross profit of winning trades over gross loss of losing ones; None without both."""
-    gross_win = gross_loss = money.ZERO
-    for pnl in closed_trade_pnls:
+class ClosedTrades:
+    """Running figures of closed trades' net P&L, O(1) per trade, so metrics stay cheap."""
+
+    def __init__(self, pnls: Iterable[Decimal] = ()) -> None:
+        self.count = 0
+        self.wins = 0
+        self.gross_win = money.ZERO
+        self.gross_loss = money.ZERO
+        self.best: Decimal | None = None
+        self.worst: Decimal | None = None
+        for pnl in pnls:
+            self.add(pnl)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, pnl: Decimal) -> None:
+        self.count += 1
         if pnl > 0:
-            gross_win += pnl
+            self.wins += 1
+            self.gross_win += pnl
         else:
-            gross_loss -= pnl
-    if gross_loss <= 0 or gross_win <= 0:
-        return None
-    return money.ratio(gross_win / gross_loss)
+            self.gross_loss -= pnl
+        self.best = pnl if self.best is None else max(self.best, pnl)
+        self.worst = pnl if self.worst is None else min(self.worst, pnl)
+
+    @property
+    def profit_factor(self) -> Decimal | None:
+        """Gross profit of winning trades over gross loss of losing ones; None without both."""
+        if self.gross_loss <= 0 or self.gross_win <= 0:
+            return None
+        return money.ratio(self.gross_win / self.gross_loss)
+
+
+def profit_factor(closed_trade_pnls: Iterable[Decimal]) -> Decimal | None:
+    return ClosedTrades(closed_trade_pnls).profit_factor
 
 
 def annualized_return_percent(
@@ -198,13 +223,18 @@ def compute(
     portfolio: PortfolioSnapshot,
     equity: EquityCurve | Iterable[Decimal],
     bar_seconds: int,
-    closed_trade_pnls: Sequence[Decimal],
+    closed_trade_pnls: ClosedTrades | Iterable[Decimal],
     total_trades: int,
     reverted_trades: int,
 ) -> PerformanceSnapshot:
     curve = equity if isinstance(equity, EquityCurve) else EquityCurve(equity)
-    wins = sum(1 for p in closed_trade_pnls if p > 0)
-    closed = len(closed_trade_pnls)
+    trades = (
+        closed_trade_pnls
+        if isinstance(closed_trade_pnls, ClosedTrades)
+        else ClosedTrades(closed_trade_pnls)
+    )
+    wins = trades.wins
+    closed = trades.count
     initial = portfolio.initial_balance_usd
     return PerformanceSnapshot(
         computed_at=now,
@@ -223,10 +253,10 @@ def compute(
         winning_trades=wins,
         losing_trades=closed - wins,
         win_rate_percent=money.ratio(Decimal(wins * 100) / closed if closed else 0),
-        profit_factor=profit_factor(closed_trade_pnls),
+        profit_factor=trades.profit_factor,
         sharpe_ratio=curve.sharpe(bar_seconds),
         sortino_ratio=curve.sortino(bar_seconds),
         max_drawdown_percent=curve.max_drawdown_percent,
-        best_trade_usd=max(closed_trade_pnls) if closed_trade_pnls else None,
-        worst_trade_usd=min(closed_trade_pnls) if closed_trade_pnls else None,
+        best_trade_usd=trades.best,
+        worst_trade_usd=trades.worst,
     )

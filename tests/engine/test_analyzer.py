@@ -285,7 +285,10 @@ def test_a_strategy_sell_sells_the_fraction_asked() -> None:
     assert trade.amount_in == money.qty(held * D("0.5"))
     assert h.portfolio.positions["LINK"].quantity == held - trade.amount_in
     assert trade.approval_gas_usd > 0  # the first LINK spend
-    assert h.analyzer.closed_trade_pnls == [trade.net_pnl_usd]
+    assert (h.analyzer.closed_trades.count, h.analyzer.closed_trades.best) == (
+        1,
+        trade.net_pnl_usd,
+    )
 
 
 def test_a_sell_with_nothing_held_is_a_hold() -> None:
@@ -366,7 +369,10 @@ def test_each_exit_rule_closes_the_position(
     assert not changed.position.is_open
     # The strategy is not asked about a token the tick just closed; AAVE still is.
     assert [v.symbol for v in h.strategy.views[views_before:]] == ["AAVE"]
-    assert h.analyzer.closed_trade_pnls == [trade.net_pnl_usd]
+    assert (h.analyzer.closed_trades.count, h.analyzer.closed_trades.best) == (
+        1,
+        trade.net_pnl_usd,
+    )
     if code == "stop_loss":
         assert trade.realized_pnl_usd < 0
     if code == "take_profit":

@@ -13,6 +13,7 @@ from paper_trading.engine.dex.gas import (
     HISTORY_BLOCKS,
     GasModel,
     LiveGasFigures,
+    block_gas_used,
     fjord_l1_fee_wei,
     next_base_fee,
 )
@@ -61,13 +62,23 @@ def test_modelled_base_fee_is_deterministic_across_instances() -> None:
     assert len(others) > 1
 
 
+def test_block_gas_used_is_uniform_over_the_limit_and_keyed_by_seed_and_chain() -> None:
+    draws = [block_gas_used(0, 1, n, 1000) for n in range(5000)]
+    assert min(draws) == 0
+    assert max(draws) == 1000
+    assert 480 < sum(draws) / len(draws) < 520  # uniform: mean near half the limit
+    assert draws[:50] != [block_gas_used(1, 1, n, 1000) for n in range(50)]
+    assert draws[:50] != [block_gas_used(0, 10, n, 1000) for n in range(50)]
+
+
 def test_modelled_base_fee_replays_the_rule_over_seeded_blocks() -> None:
     model = GasModel(ETHEREUM, seed=5)
     block = model.block_number(NOW)
     assert block == int(NOW.timestamp()) // 12
     fee = 2 * GWEI  # the profile's base fee, 2 gwei
     for number in range(block - HISTORY_BLOCKS, block):
-        used = random.Random(f"5:1:{number}").randint(0, 45_000_000)
+        used = block_gas_used(5, 1, number, 45_000_000)
+        assert 0 <= used <= 45_000_000
         fee = next_base_fee(fee, used, 45_000_000)
     assert model.modelled_base_fee_wei(NOW) == fee
     # 64 blocks of at most +/-12.5% each keep the fee within that envelope.

@@ -27,7 +27,12 @@ from typing import Any
 from paper_trading.engine import money
 
 # The analyzer's own wording of an outcome and its position snapshot, so both lanes read alike.
-from paper_trading.engine.analyzer import MarketAnalyzer, describe_execution, position_snapshot
+from paper_trading.engine.analyzer import (
+    MarketAnalyzer,
+    describe_execution,
+    portfolio_snapshot,
+    position_snapshot,
+)
 from paper_trading.engine.chains import Token
 from paper_trading.engine.dex.pools import InsufficientLiquidityError
 from paper_trading.engine.dex.quote import Side, SwapQuote
@@ -35,7 +40,6 @@ from paper_trading.engine.events import (
     DecisionType,
     EngineCounters,
     Event,
-    PortfolioSnapshot,
     PositionChanged,
     ThoughtLogged,
     ThoughtRecord,
@@ -475,16 +479,7 @@ class FastLane:
         portfolio = self.a.portfolio
         for position in {**w.touched, **portfolio.positions}.values():
             w.events.append(PositionChanged(position_snapshot(position)))
-        snapshot = PortfolioSnapshot(
-            initial_balance_usd=portfolio.initial_balance_usd,
-            cash_usd=portfolio.cash_usd,
-            positions_value_usd=portfolio.positions_value_usd,
-            total_value_usd=portfolio.total_value_usd,
-            realized_pnl_usd=portfolio.realized_pnl_usd,
-            unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
-            fees_usd=portfolio.fees_usd,
-            gas_usd=portfolio.gas_usd,
-        )
+        snapshot = portfolio_snapshot(portfolio)
         c = self.a.counters
         return TickResult(c.tick_number, w.at, tuple(w.events), snapshot, EngineCounters(**vars(c)))
 

@@ -19,6 +19,8 @@ from paper_trading.engine.config import TradingConfig
 #: A whole price series, or one indicator over it, oldest first (float: indicators never
 #: enter the ledger).
 FloatArray = npt.NDArray[np.float64]
+#: One flag per bar of a series.
+BoolArray = npt.NDArray[np.bool_]
 
 
 class Action(StrEnum):
@@ -161,6 +163,17 @@ class Strategy(ABC):
         or a backtest would trade on the future. NaN marks "not enough history yet".
         """
         return {}
+
+    def active_bars(self, indicators: Mapping[str, FloatArray]) -> BoolArray | None:
+        """Bars on which `decide` might not HOLD, from this strategy's `indicators` arrays.
+
+        Optional, for backtest speed: a strategy whose signals are sparse (a crossover, an RSI
+        band) returns a flag per bar, promising that on every unflagged bar `decide` returns
+        HOLD whatever the position, cash or configuration. A backtest then runs those bars in
+        bulk (positions marked to market, equity, exits and breakers still checked) instead of
+        asking `decide` each time. None (the default) means any bar may trade.
+        """
+        return None
 
     @property
     def computes_indicators(self) -> bool:

@@ -17,6 +17,7 @@ import talib
 from paper_trading.engine import money
 from paper_trading.engine.strategies.base import (
     Action,
+    BoolArray,
     Decision,
     FloatArray,
     MarketView,
@@ -75,6 +76,10 @@ class MACrossover(Strategy):
         fast = talib.SMA(closes, timeperiod=self.fast_period)
         slow = talib.SMA(closes, timeperiod=self.slow_period)
         return {"sma_fast": fast, "sma_slow": slow, "cross": crossings(fast, slow)}
+
+    def active_bars(self, indicators: Mapping[str, FloatArray]) -> BoolArray:
+        """Only a cross can trade."""
+        return np.asarray(indicators["cross"] != 0)
 
     def decide(self, view: MarketView) -> Decision:
         fast = view.indicators["sma_fast"]

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
+import numpy as np
 import talib
 
 from paper_trading.engine import money
 from paper_trading.engine.strategies.base import (
     Action,
+    BoolArray,
     Decision,
     FloatArray,
     MarketView,
@@ -54,6 +56,11 @@ class RSIReversion(Strategy):
 
     def indicators(self, closes: FloatArray) -> Mapping[str, FloatArray]:
         return {"rsi": talib.RSI(closes, timeperiod=self.period)}
+
+    def active_bars(self, indicators: Mapping[str, FloatArray]) -> BoolArray:
+        """Only an RSI at or beyond a band can trade (NaN compares false: warming up holds)."""
+        rsi = indicators["rsi"]
+        return np.asarray((rsi <= self.oversold) | (rsi >= self.overbought))
 
     def decide(self, view: MarketView) -> Decision:
         rsi = view.indicators["rsi"]

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from paper_trading.backtesting.report import result_document, summary_text, write_outputs
 from paper_trading.backtesting.storage import StoreRecorder, save_run
 from paper_trading.engine.backtest import OptionError, prepare
-from paper_trading.engine.events import EventSink, TickResult
+from paper_trading.engine.events import EventSink, QuietTicks, TickResult
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.services.demo import DEMO_USERNAME
 
@@ -26,6 +26,9 @@ class _ProgressBar:
 
     def publish(self, result: TickResult) -> None:
         self.bar.update()
+
+    def publish_quiet(self, ticks: QuietTicks) -> None:
+        self.bar.update(ticks.ticks)
 
 
 class Command(BaseCommand):
