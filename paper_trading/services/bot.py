@@ -334,7 +334,10 @@ def _schedule_and_source(
     # Start once the strategy has enough history, so the first ticks are not spent blind.
     timeline = timeline[strategy.warmup_bars :]
     resume_after = account_clock(session)
-    if resume_after is not None and timeline and timeline[-1] <= resume_after:
+    # Only a session that has not ticked yet is refused: one that already made its last tick
+    # (killed before it could close) resumes with nothing left and completes, keeping its trades.
+    exhausted = resume_after is not None and timeline and timeline[-1] <= resume_after
+    if exhausted and session.last_tick_at is None:
         raise ReplayExhaustedError(
             f"account {session.account.name!r} has already traded through the recorded prices "
             f"(up to {resume_after:%Y-%m-%d %H:%M} UTC); reset the account to replay again"

@@ -1,7 +1,8 @@
 """Reconciliation: do the stored books agree with themselves and with the trade history?
 
 Uses the ledger definitions of `engine.portfolio` (cost basis net of swap fee; realized P&L
-before fees and gas), recomputed independently from the trade rows.
+before fees and gas), recomputed independently from the trade rows. Also catches what a crash
+can leave behind: a tick written twice, and a session still RUNNING after its bot died.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from paper_trading.models import PaperTrade, PaperTradingAccount, PaperTradingSession
+from paper_trading.services.bot import ACTIVE_STATUSES, worker_alive
 
 ZERO = Decimal(0)
 
@@ -19,6 +21,10 @@ ZERO = Decimal(0)
 class AccountReport:
     account: PaperTradingAccount
     mismatches: list[str] = field(default_factory=list)
+    #: Rows beyond the first of a (session, time, token, side, reason): a tick written twice.
+    duplicate_trades: int = 0
+    #: Ids of active sessions whose bot is gone (killed, crashed), not yet resumed or closed.
+    sessions_left_running: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -106,11 +112,23 @@ def verify_account(account: PaperTradingAccount) -> AccountReport:
     keys = Counter((t.session_id, t.created_at, t.token_symbol, t.side, t.reason) for t in trades)
     for (_, at, symbol, side, _), count in keys.items():
         if count > 1:
+            report.duplicate_trades += count - 1
             report.mismatches.append(f"duplicate trade {symbol} {side} at {at}: {count} rows")
 
     # 5. Session counters against rows.
     for session in account.sessions.all():
         _verify_session(report, session)
+
+    # 6. No session left active by a bot that is gone: a restart or the reaper must take it.
+    for session in account.sessions.filter(status__in=ACTIVE_STATUSES):
+        if not worker_alive(session):
+            report.sessions_left_running.append(str(session.session_id))
+            report.mismatches.append(
+                f"session {session.session_id} left {session.status}: its bot (pid "
+                f"{session.worker_pid} on {session.worker_host or 'an unknown host'}, last "
+                f"heartbeat {session.heartbeat_at or session.started_at:%Y-%m-%d %H:%M:%S} UTC) "
+                "is gone; running the bot again resumes it (the reaper resumes or closes it)"
+            )
     return report
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from decimal import Decimal
 
@@ -11,7 +14,12 @@ from django.core.management.base import CommandError
 
 from paper_trading.engine.analyzer import MarketAnalyzer
 from paper_trading.engine.events import TickResult, TradeExecuted
-from paper_trading.models import PaperPosition, PaperTrade, PaperTradingAccount
+from paper_trading.models import (
+    PaperPosition,
+    PaperTrade,
+    PaperTradingAccount,
+    PaperTradingSession,
+)
 from paper_trading.services.bot import BotSettings, build_loop, finish_session, start_session
 from paper_trading.services.verification import verify_account
 from paper_trading.store import DjangoStore
@@ -94,9 +102,41 @@ def test_verification_names_each_kind_of_mismatch(
     duplicate.pk = None
     duplicate.trade_id = None
     duplicate.save(force_insert=True)
-    mismatches = verify_account(traded).mismatches
-    assert any(m.startswith("duplicate trade") for m in mismatches)
-    assert any("total_trades" in m for m in mismatches)
+    report = verify_account(traded)
+    assert any(m.startswith("duplicate trade") for m in report.mismatches)
+    assert any("total_trades" in m for m in report.mismatches)
+    assert report.duplicate_trades == 1
+
+
+def test_a_session_left_running_by_a_dead_bot_is_named(
+    account: PaperTradingAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = start_session(account, BotSettings(intel_level=9))
+    build_loop(session, threading.Event(), max_ticks=50).run()
+    assert verify_account(account).ok  # its bot is this process, alive
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()  # a process of this machine that has ended, like a killed bot
+    PaperTradingSession.objects.filter(pk=session.pk).update(worker_pid=gone.pid)
+
+    report = verify_account(account)
+    assert report.sessions_left_running == [str(session.session_id)]
+    (mismatch,) = report.mismatches
+    assert f"session {session.session_id} left RUNNING: its bot (pid {gone.pid} " in mismatch
+    with pytest.raises(CommandError, match="1 of 1 accounts do not reconcile"):
+        call_command("verify_paper_trading", "--check-all", "--json")
+    document = json.loads(capsys.readouterr().out)
+    assert document["accounts_failed"] == 1
+    assert (document["mismatches"], document["sessions_left_running"]) == (1, 1)
+    assert document["duplicate_trades"] == 0
+    assert document["accounts"][0]["sessions_left_running"] == [str(session.session_id)]
+
+    # Resuming it (as a restarted bot does) and closing it leaves nothing to report.
+    resumed = start_session(account, BotSettings(intel_level=9))
+    assert resumed.session_id == session.session_id
+    finish_session(resumed, build_loop(resumed, threading.Event(), max_ticks=5).run())
+    call_command("verify_paper_trading", "--check-all", "--json")
+    document = json.loads(capsys.readouterr().out)
+    assert (document["accounts_failed"], document["sessions_left_running"]) == (0, 0)
 
 
 def test_position_mismatch_is_named(traded: PaperTradingAccount) -> None:
