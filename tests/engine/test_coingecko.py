@@ -258,6 +258,10 @@ def test_wrong_api_key_is_reported_with_a_hint(fake: FakeCoinGecko) -> None:
         ("missing_usd", "entry for weth has no 'usd' price"),
         ("string_price", "'usd' of weth is a string"),
         ("truncated", "body is not JSON"),
+        ("huge_price", "'usd' of weth (1E+400) is too large to be a price"),
+        ("huge_change", "'usd_24h_change' of weth (1E+400) is too large to be a change"),
+        ("bad_gzip", "body cannot be decompressed"),
+        ("bad_charset", "body is not text in its declared charset"),
     ],
 )
 def test_garbage_is_malformed(fake: FakeCoinGecko, kind: str, problem: str) -> None:
@@ -296,12 +300,31 @@ def test_zero_price_means_no_price() -> None:
     assert asyncio.run(client.simple_price(["weth"])) == {}
 
 
+def test_a_price_below_the_ledgers_smallest_unit_is_no_price(fake: FakeCoinGecko) -> None:
+    fake.garbage("tiny_price")  # 1e-30: zero at 18 decimal places, never a price to trade at
+    assert asyncio.run(_client(fake).simple_price(["weth"])) == {}
+
+
+def test_an_error_status_with_an_undecodable_body_is_still_that_status() -> None:
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            503, content=b"{}", headers={"content-type": "application/json; charset=utf-16"}
+        )
+    )
+    client = CoinGeckoClient(CoinGeckoConfig(), transport=transport)
+    with pytest.raises(CoinGeckoHTTPError) as caught:
+        asyncio.run(client.simple_price(["weth"]))
+    assert str(caught.value) == "CoinGecko answered HTTP 503"
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
         ('{"market_caps": []}', "'prices' is null, expected a list"),
         ('{"prices": [[1, 2, 3]]}', r"prices\[0\] is not a \[ms, price\] pair"),
         ('{"prices": [[1732000000000, "x"]]}', r"prices\[0\] price is a string"),
+        ('{"prices": [[1732000000000, 1e30]]}', r"prices\[0\] price \(1E\+30\) is too large"),
+        ('{"prices": [[1732000000000, 1e-30]]}', r"prices\[0\] price 1E-30 is not positive"),
     ],
 )
 def test_market_chart_shape_validation(body: str, problem: str) -> None:
@@ -426,6 +449,16 @@ def test_stale_prices_are_refused_by_the_feed_service(fake: FakeCoinGecko) -> No
 
     assert snapshot.prices == {}
     assert snapshot.unavailable["ETH"].startswith("stale: ")
+
+
+def test_prices_dated_in_the_future_are_refused_by_the_feed_service(fake: FakeCoinGecko) -> None:
+    fake.garbage("future_timestamp")  # a plausible price, dated a year ahead
+    feed = PriceFeedService(CoinGeckoSource(_client(fake), ALL_TOKENS), timedelta(minutes=10))
+
+    snapshot = feed.get_prices(["ETH"], datetime.now(UTC))
+
+    assert snapshot.prices == {}
+    assert snapshot.unavailable["ETH"].startswith("not trusted: last price is dated ")
 
 
 def test_fetch_works_inside_a_running_event_loop(fake: FakeCoinGecko) -> None:

@@ -60,6 +60,19 @@ def test_quote_exactly_at_the_limit_is_fresh() -> None:
     assert "ETH" in feed.get_prices(["ETH"], NOW).prices
 
 
+def test_quote_dated_beyond_the_limit_in_the_future_is_not_trusted() -> None:
+    source = _FixedSource(
+        {"ETH": _quote("ETH", -timedelta(seconds=60)), "BTC": _quote("BTC", -timedelta(hours=2))}
+    )
+    feed = PriceFeedService(source, max_age=timedelta(seconds=60))
+    snap = feed.get_prices(["ETH", "BTC"], NOW)
+    assert set(snap.prices) == {"ETH"}  # a minute ahead is clock skew within the limit
+    assert snap.unavailable["BTC"] == (
+        "not trusted: last price is dated 2026-01-05 14:00 UTC, 2 h ahead of this clock "
+        "(limit 60 s)"
+    )
+
+
 def test_replay_through_the_feed_keeps_gap_reasons(tmp_path: Path) -> None:
     rows = "2026-01-05T10:00:00Z,1,1,1,100,1\n2026-01-05T12:00:00Z,1,1,1,102,1\n"
     with gzip.open(tmp_path / "ETH_USDT-1h.csv.gz", "wt", encoding="utf-8") as f:

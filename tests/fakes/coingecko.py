@@ -1,8 +1,8 @@
 """A CoinGecko look-alike on 127.0.0.1, so the real client is tested over real HTTP offline.
 
 It answers `/simple/price`, `/simple/token_price/{platform}` and `/coins/{id}/market_chart`
-with the documented JSON shapes, and can misbehave on demand (slow, 429, 5xx, garbage,
-missing ids, stale data, down) so every failure path of the client runs against a socket
+with the documented JSON shapes, and can misbehave on demand (slow, 429, 5xx, garbage of many
+kinds, missing ids, stale data, down) so every failure path of the client runs against a socket
 rather than a mock that agrees with whatever the client expects.
 
     with FakeCoinGecko() as fake:
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -27,7 +27,21 @@ import pytest
 API_PREFIX = "/api/v3"
 
 Mode = Literal["healthy", "slow", "rate_limited", "server_error", "garbage", "omit", "stale"]
-GarbageKind = Literal["not_json", "not_object", "missing_usd", "string_price", "truncated"]
+GarbageKind = Literal[
+    "not_json",
+    "not_object",
+    "missing_usd",
+    "string_price",
+    "truncated",
+    "huge_price",
+    "tiny_price",
+    "huge_change",
+    "future_timestamp",
+    "bad_gzip",
+    "bad_charset",
+]
+#: Every kind, for callers that pick one at random.
+GARBAGE_KINDS: tuple[GarbageKind, ...] = get_args(GarbageKind)
 
 
 @dataclass(frozen=True)
@@ -85,10 +99,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: pytest shows failures, not access logs."""
 
-    def reply(self, status: int, body: str, content_type: str = "application/json") -> None:
+    def reply(
+        self,
+        status: int,
+        body: str,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         payload = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -103,6 +125,11 @@ def _dumps(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_dumps(v) for v in value) + "]"
     return json.dumps(value)
+
+
+def _weth(usd: str, updated: int, extra: str = "") -> str:
+    """A /simple/price body for weth with raw number text (garbage needs what JSON allows)."""
+    return f'{{"weth": {{"usd": {usd}{extra}, "last_updated_at": {updated}}}}}'
 
 
 class FakeCoinGecko:
@@ -294,7 +321,8 @@ class FakeCoinGecko:
             )
             return
         if state.mode == "garbage":
-            handler.reply(200, *self._garbage(state.garbage))
+            text, content_type, extra = self._garbage(state.garbage)
+            handler.reply(200, text, content_type, extra)
             return
         status, answer = self._route(parts.path, query, state)
         handler.reply(status, _dumps(answer))
@@ -364,16 +392,31 @@ class FakeCoinGecko:
         return 200, {"prices": prices, "market_caps": [], "total_volumes": []}
 
     @staticmethod
-    def _garbage(kind: GarbageKind) -> tuple[str, str]:
+    def _garbage(kind: GarbageKind) -> tuple[str, str, dict[str, str]]:
+        """(body, content type, extra headers) of a 200 answer that is not usable JSON."""
+        json_type = "application/json"
+        fresh = int(datetime.now(UTC).timestamp())
         if kind == "not_json":
-            return "<html><body>Just a moment...</body></html>", "text/html"
+            return "<html><body>Just a moment...</body></html>", "text/html", {}
         if kind == "not_object":
-            return "[1, 2, 3]", "application/json"
+            return "[1, 2, 3]", json_type, {}
         if kind == "missing_usd":
-            return '{"weth": {"eur": 2800.1, "last_updated_at": 1732000000}}', "application/json"
+            return '{"weth": {"eur": 2800.1, "last_updated_at": 1732000000}}', json_type, {}
         if kind == "string_price":
-            return '{"weth": {"usd": "lots", "last_updated_at": 1732000000}}', "application/json"
-        return '{"weth": {"usd": 30', "application/json"
+            return '{"weth": {"usd": "lots", "last_updated_at": 1732000000}}', json_type, {}
+        if kind == "huge_price":  # more digits than any ledger column holds
+            return _weth("1e400", fresh), json_type, {}
+        if kind == "tiny_price":  # positive, yet zero at the ledger's 18 decimal places
+            return _weth("1e-30", fresh), json_type, {}
+        if kind == "huge_change":
+            return _weth("3333.33", fresh, ', "usd_24h_change": 1e400'), json_type, {}
+        if kind == "future_timestamp":  # a plausible price dated a year ahead of the clock
+            return _weth("3333.33", fresh + 365 * 86400), json_type, {}
+        if kind == "bad_gzip":  # says gzip, is not
+            return _weth("3333.33", fresh), json_type, {"Content-Encoding": "gzip"}
+        if kind == "bad_charset":  # says UTF-16, is ASCII
+            return _weth("3333.33", fresh), "application/json; charset=utf-16", {}
+        return '{"weth": {"usd": 30', json_type, {}
 
 
 @pytest.fixture

@@ -38,6 +38,11 @@ Plan = Literal["demo", "pro"]
 _PLANS: dict[str, Plan] = {"demo": "demo", "pro": "pro"}
 _KEY_HEADERS: dict[Plan, str] = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
 _USER_AGENT = "dexpaper/0.1 (+paper trading)"
+#: The largest price the ledger's price columns hold (22 integer digits); beyond it an answer
+#: is broken, not a market.
+MAX_PRICE_USD = Decimal(10) ** (money.PRICE_MAX_DIGITS - money.PRICE_PLACES)
+#: The largest 24 h change the API's ratio fields show (20 digits, 4 of them decimals).
+MAX_CHANGE_PERCENT = Decimal(10) ** 16
 _T = TypeVar("_T")
 
 
@@ -232,10 +237,10 @@ class CoinGeckoClient:
             if not isinstance(point, list) or len(point) != 2:
                 raise CoinGeckoMalformedError(f"{where} is not a [ms, price] pair")
             moment = _timestamp(point[0], where, milliseconds=True)
-            value = _number(point[1], f"{where} price")
+            value = _price(_number(point[1], f"{where} price"), f"{where} price")
             if value <= 0:
-                raise CoinGeckoMalformedError(f"{where} price {value} is not positive")
-            result.append((moment, money.price(value)))
+                raise CoinGeckoMalformedError(f"{where} price {point[1]} is not positive")
+            result.append((moment, value))
         return result
 
     async def _get(self, path: str, params: Mapping[str, str]) -> Any:
@@ -257,6 +262,8 @@ class CoinGeckoClient:
             raise CoinGeckoTimeoutError(config.timeout_seconds) from None
         except httpx.TransportError as exc:
             raise CoinGeckoConnectionError(config.host, _transport_detail(exc)) from exc
+        except httpx.DecodingError as exc:  # a Content-Encoding the body does not match
+            raise CoinGeckoMalformedError(f"body cannot be decompressed ({exc})") from None
         except httpx.InvalidURL as exc:
             raise CoinGeckoConnectionError(config.host, f"invalid URL ({exc})") from exc
         return _decode(response)
@@ -282,11 +289,15 @@ def _decode(response: httpx.Response) -> Any:
     if status == 429:
         raise CoinGeckoRateLimitedError(_retry_after(response.headers.get("retry-after")))
     if not 200 <= status < 300:
-        raise CoinGeckoHTTPError(status, _error_detail(response.text))
+        raise CoinGeckoHTTPError(status, _error_detail(response))
     try:
-        return json.loads(response.text, parse_float=Decimal, parse_constant=_reject_constant)
+        text = response.text
+    except UnicodeError as exc:
+        raise CoinGeckoMalformedError(f"body is not text in its declared charset ({exc})") from None
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        snippet = response.text[:80].replace("\n", " ")
+        snippet = text[:80].replace("\n", " ")
         raise CoinGeckoMalformedError(f"body is not JSON ({exc}): {snippet!r}") from None
 
 
@@ -314,11 +325,11 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _error_detail(text: str) -> str:
+def _error_detail(response: httpx.Response) -> str:
     """CoinGecko's own error message, if the body carries one (it often does not)."""
     try:
-        body = json.loads(text, parse_float=Decimal)
-    except ValueError:
+        body = json.loads(response.text, parse_float=Decimal)
+    except ValueError:  # UnicodeError included: an undecodable body carries no message
         return ""
     if isinstance(body, dict):
         status = body.get("status")
@@ -351,6 +362,20 @@ def _number(value: object, where: str) -> Decimal:
     return number
 
 
+def _price(value: Decimal, where: str) -> Decimal:
+    """`value` at the ledger's price precision; too large for its columns is malformed."""
+    if abs(value) >= MAX_PRICE_USD:
+        raise CoinGeckoMalformedError(f"{where} ({value}) is too large to be a price")
+    return money.price(value)
+
+
+def _change(value: object, where: str) -> Decimal:
+    number = _number(value, where)
+    if abs(number) >= MAX_CHANGE_PERCENT:
+        raise CoinGeckoMalformedError(f"{where} ({number}) is too large to be a change")
+    return money.ratio(number)
+
+
 def _timestamp(value: object, where: str, *, milliseconds: bool = False) -> datetime:
     number = _number(value, where)
     seconds = number / 1000 if milliseconds else number
@@ -375,21 +400,20 @@ def _parse_simple(body: object, wanted: Mapping[str, str]) -> dict[str, SimplePr
             raise CoinGeckoMalformedError(f"entry for {key} is {_kind(entry)}, not an object")
         if "usd" not in entry:
             raise CoinGeckoMalformedError(f"entry for {key} has no 'usd' price")
-        usd = _number(entry["usd"], f"'usd' of {key}")
-        if usd < 0:
-            raise CoinGeckoMalformedError(f"'usd' of {key} is negative ({usd})")
+        raw_usd = _number(entry["usd"], f"'usd' of {key}")
+        if raw_usd < 0:
+            raise CoinGeckoMalformedError(f"'usd' of {key} is negative ({raw_usd})")
+        usd = _price(raw_usd, f"'usd' of {key}")
         if usd == 0:
-            continue  # CoinGecko's way of saying it has no price: report it missing.
+            # CoinGecko's way of saying it has no price (or one below the ledger's smallest
+            # unit, which the ledger cannot trade at either): report it missing.
+            continue
         change_raw = entry.get("usd_24h_change")
-        change = (
-            None
-            if change_raw is None
-            else money.ratio(_number(change_raw, f"'usd_24h_change' of {key}"))
-        )
+        change = None if change_raw is None else _change(change_raw, f"'usd_24h_change' of {key}")
         if "last_updated_at" not in entry:
             raise CoinGeckoMalformedError(f"entry for {key} has no 'last_updated_at'")
         updated = _timestamp(entry["last_updated_at"], f"'last_updated_at' of {key}")
-        result[key] = SimplePrice(money.price(usd), change, updated)
+        result[key] = SimplePrice(usd, change, updated)
     return result
 
 

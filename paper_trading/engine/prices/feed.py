@@ -60,7 +60,8 @@ class PriceHistory(Protocol):
 
 
 class PriceFeedService:
-    """Bulk prices with a staleness limit: an old price is reported unavailable, never used.
+    """Bulk prices with a staleness limit: an old price is reported unavailable, never used, and
+    so is one dated further in the future than that limit.
 
     History for warming up strategies comes from the source itself (a replay has it) or from
     `history` (live prices: what the app recorded earlier).
@@ -87,6 +88,12 @@ class PriceFeedService:
                 unavailable[symbol] = (
                     f"stale: last price {quote.timestamp:%Y-%m-%d %H:%M} UTC is "
                     f"{_human(age)} old (limit {_human(self.max_age)})"
+                )
+            elif -age > self.max_age:
+                # A clock that far ahead is a broken source; its price could be of any age.
+                unavailable[symbol] = (
+                    f"not trusted: last price is dated {quote.timestamp:%Y-%m-%d %H:%M} UTC, "
+                    f"{_human(-age)} ahead of this clock (limit {_human(self.max_age)})"
                 )
             else:
                 fresh[symbol] = quote
