@@ -6,7 +6,7 @@ PORT ?= 8000
 
 VENDOR := paper_trading/static/paper_trading/vendor
 
-.PHONY: run test test-suite test-postgres lint typecheck bench bench-compare-env clean assets
+.PHONY: run test test-suite test-postgres lint typecheck bench bench-compare-env clean assets abuse
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test-postgres: $(BIN)/.installed
 # The tests alone.
 test-suite: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
+
+# The abuse tests at full size: schemathesis with 500 examples per operation (CI runs 25), the
+# two-user authorization sweep, SIWE forgeries, malformed bodies, CSRF, production settings.
+abuse: $(BIN)/.installed $(VENDOR)/.installed
+	$(BIN)/python -m bench.abuse
 
 bench: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/python -m bench.run

@@ -9,6 +9,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 # Lets admin classes be written ModelAdmin[Model] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -23,9 +24,42 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+#: DJANGO_ENV=production turns on the secure defaults below and makes SECRET_KEY and
+#: ALLOWED_HOSTS mandatory; anything else is development (`make run`, the tests).
+DJANGO_ENV = os.environ.get("DJANGO_ENV", "development").strip().lower()
+PRODUCTION = DJANGO_ENV == "production"
+if PRODUCTION:
+    for _required in ("SECRET_KEY", "ALLOWED_HOSTS"):
+        if not os.environ.get(_required, "").strip():
+            raise ImproperlyConfigured(f"{_required} must be set when DJANGO_ENV=production")
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = _env_bool("DEBUG", True)
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+DEBUG = _env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+#: Origins (scheme://host) trusted for unsafe requests arriving through another host name.
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+
+# Transport security: HTTPS only, secure cookies and HSTS in production, each overridable.
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+#: Probes and scrapers on the private network speak plain HTTP (paths without the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    # Only behind a proxy that sets this header itself (e.g. HTTP_X_FORWARDED_PROTO).
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+# Django's defaults, stated because the security headers test relies on them.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -201,7 +235,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["paper_trading.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "paper_trading.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -233,6 +267,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "paper_trading.api.schema_hooks.require_decimal_digits",
+        "paper_trading.api.schema_hooks.document_refusals",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TradeStatusEnum": "paper_trading.models.PaperTrade.Status",

@@ -32,3 +32,33 @@ def _tighten(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _tighten(value)
+
+
+#: Answers every operation with a request body can give before its own validation runs.
+_BODY_REFUSALS = {
+    "413": "Request body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default).",
+    "415": "Request body is not application/json.",
+}
+_CSRF_REFUSAL = "Signed in with the session cookie but no X-CSRFToken header."
+_UNSAFE = {"post", "put", "patch", "delete"}
+
+
+def document_refusals(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Add the answers the framework gives before a view runs, in the shared error shape.
+
+    413 and 415 to each operation with a body; 403 (CSRF) to each unsafe operation that takes
+    the session cookie.
+    """
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for code, description in _BODY_REFUSALS.items():
+                    responses.setdefault(code, {"content": error, "description": description})
+            cookie = any("cookieAuth" in s for s in operation.get("security", []))
+            if method in _UNSAFE and cookie:
+                responses.setdefault("403", {"content": error, "description": _CSRF_REFUSAL})
+    return result

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from paper_trading.engine.chains import CHAINS, get_chain
+from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import BUILTIN, StrategyChoiceError, resolve_strategy
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.engine.tx.lifecycle import TxState
@@ -278,14 +279,14 @@ class PriceQuerySerializer(serializers.Serializer[Any]):
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+            {"type": "number", "minimum": int(MIN_SPEED), "maximum": int(MAX_SPEED)},
             {"type": "string", "enum": ["max"]},
         ],
-        "description": 'Replay clock multiplier, or "max" for as fast as possible.',
+        "description": 'Replay clock multiplier (1 = real time), or "max" for as fast as possible.',
     }
 )
 class SpeedField(serializers.Field[Decimal | None, str, str | None, Any]):
-    """A positive replay clock multiplier, or "max" for as fast as possible."""
+    """A replay clock multiplier in the range bots accept, or "max" for as fast as possible."""
 
     def to_internal_value(self, data: Any) -> Decimal | None:
         if isinstance(data, str) and data.strip().lower() == "max":
@@ -293,9 +294,9 @@ class SpeedField(serializers.Field[Decimal | None, str, str | None, Any]):
         try:
             value = Decimal(str(data))
         except ArithmeticError:
-            raise serializers.ValidationError('must be a positive number or "max"') from None
-        if not value.is_finite() or value <= 0 or value > Decimal(10_000_000):
-            raise serializers.ValidationError('must be a positive number or "max"')
+            raise serializers.ValidationError(f"must be {SPEED_RANGE_TEXT}") from None
+        if not value.is_finite() or not MIN_SPEED <= value <= MAX_SPEED:
+            raise serializers.ValidationError(f"must be {SPEED_RANGE_TEXT}")
         return value
 
     def to_representation(self, value: Decimal | None) -> str | None:

@@ -29,6 +29,7 @@ urlpatterns = [
     path("bot/status/", views.BotStatusView.as_view(), name="api-bot-status"),
     path("analytics/data/", views.AnalyticsDataView.as_view(), name="api-analytics"),
     path("analytics/export/", views.AnalyticsExportView.as_view(), name="api-export"),
-    # Anything else under the API is a JSON 404 in the error shape, not an HTML page.
-    re_path(r"^.*$", views.not_found, name="api-not-found"),
+    # Anything else under the API is a JSON 404 in the error shape, not an HTML page; [\s\S]
+    # rather than ".", which stops at a newline (an encoded %0A in the path).
+    re_path(r"^[\s\S]*$", views.not_found, name="api-not-found"),
 ]

@@ -17,6 +17,12 @@ from typing import Protocol
 #: `wait(stop, timeout)` returns True when stop was set; tests inject a fake to avoid sleeping.
 WaitFn = Callable[[threading.Event, float], bool]
 
+#: The replay clock multipliers a bot accepts: real time up to ten million times it. Slower than
+#: real time has no use, and a tiny multiplier made the wait between two bars overflow the
+#: platform's timer (an OverflowError that killed the bot thread).
+MIN_SPEED, MAX_SPEED = Decimal(1), Decimal(10_000_000)
+SPEED_RANGE_TEXT = f'a number from {MIN_SPEED} (real time) to {MAX_SPEED}, or "max"'
+
 
 class TickSchedule(Protocol):
     def ticks(self, stop: threading.Event) -> Iterator[datetime]:
@@ -54,8 +60,8 @@ class ReplaySchedule:
         wait: WaitFn = threading.Event.wait,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if speed is not None and speed <= 0:
-            raise ValueError(f"replay speed must be positive, got {speed}")
+        if speed is not None and not (speed.is_finite() and MIN_SPEED <= speed <= MAX_SPEED):
+            raise ValueError(f"replay speed must be {SPEED_RANGE_TEXT}, got {speed}")
         if any(b <= a for a, b in pairwise(timeline)):
             raise ValueError("replay timeline must be strictly increasing")
         self.timeline = list(timeline)

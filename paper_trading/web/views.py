@@ -102,7 +102,8 @@ def _no_account(request: HttpRequest, accounts: list[PaperTradingAccount]) -> Ht
 
 def _next_url(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
+    # A path only: redirect() would take a bare word for a view name (NoReverseMatch, a 500).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

@@ -118,8 +118,9 @@ def test_resume_after_skips_processed_points() -> None:
 
 
 def test_invalid_replay_schedules() -> None:
-    with pytest.raises(ValueError, match="speed must be positive"):
-        ReplaySchedule(HOURLY, speed=Decimal(0))
+    for speed in ("0", "0.5", "10000001", "Infinity", "NaN"):
+        with pytest.raises(ValueError, match=f"speed must be a number from 1 .*got {speed}"):
+            ReplaySchedule(HOURLY, speed=Decimal(speed))
     with pytest.raises(ValueError, match="strictly increasing"):
         ReplaySchedule([HOURLY[1], HOURLY[0]], speed=None)
     with pytest.raises(ValueError, match="strictly increasing"):

@@ -23,6 +23,7 @@ from paper_trading.engine.mempool.sources import (
     WebSocketEventSource,
     ws_url_for,
 )
+from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.management.arguments import utc_datetime
@@ -43,14 +44,15 @@ from paper_trading.services.prices import choose_price_source
 
 
 def parse_speed(value: str) -> Decimal | None:
+    """The --speed option: None for "max", else a multiplier in the range bots accept."""
     if value.strip().lower() == "max":
         return None
     try:
         speed = Decimal(value)
     except InvalidOperation:
-        raise CommandError(f"--speed must be a number or 'max', got {value!r}") from None
-    if speed <= 0:
-        raise CommandError("--speed must be positive")
+        speed = Decimal("NaN")
+    if not (speed.is_finite() and MIN_SPEED <= speed <= MAX_SPEED):
+        raise CommandError(f"--speed must be {SPEED_RANGE_TEXT}, got {value!r}")
     return speed
 
 
