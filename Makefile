@@ -54,14 +54,10 @@ test-suite: $(BIN)/.installed $(VENDOR)/.installed
 abuse: $(BIN)/.installed $(VENDOR)/.installed
 	$(BIN)/python -m bench.abuse
 
+# Every benchmark (the list is bench/suite.py's BENCHMARKS), each going on when one fails, then
+# one table of all their verdicts, saved as bench/results/suite-latest.json.
 bench: $(BIN)/.installed $(VENDOR)/.installed
-	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.bot_capacity
-	-$(BIN)/python -m bench.api_load
-	-$(BIN)/python -m bench.ws_fanout
-	$(BIN)/python -m bench.dashboard_render
-	-$(BIN)/python -m bench.backtest_speed
-	$(BIN)/python -m bench.gas_strategies
+	$(BIN)/python -m bench.suite
 
 # backtesting.py and freqtrade in a virtualenv of their own, so bench.backtest_speed can run the
 # same SMA crossover in them side by side; the project's environment never installs them.

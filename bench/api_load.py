@@ -35,6 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.report import CONTEXT, Target
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 ENDPOINTS = (
@@ -412,6 +414,15 @@ def _stop_server(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
+def _targets(r: Result, p95_ms: float) -> list[Target]:
+    """One endpoint's verdict rows, as `make bench` shows them."""
+    return [
+        Target(f"{r.endpoint} p95_ms", r.p95_ms, "max", p95_ms, "ms"),
+        Target(f"{r.endpoint} errors + non-2xx", r.errors + r.non_2xx, "max", 0),
+        Target(f"{r.endpoint} requests_per_second", r.requests_per_second, CONTEXT),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10, help="measured run per endpoint")
@@ -532,6 +543,7 @@ def main() -> int:
         "target_p95_ms": args.target_p95_ms,
         "results": [asdict(r) for r in results],
         "failed": failed,
+        "targets": [t.as_json() for r in results for t in _targets(r, args.target_p95_ms)],
     }
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(report, indent=2) + "\n"

@@ -4,24 +4,25 @@ Runs `manage.py gas_report` (in a fresh process, as `make bench` runs everything
 hourly ETH and BTC 2017-08 .. 2022-10: `ma_crossover` 10/30 backtested on Ethereum, its trades
 replayed under legacy, slow, standard, fast and wait_for_cheaper over one modelled EIP-1559 fee
 path and one seeded price walk per swap. Prints the side-by-side table and saves
-bench/results/gas-strategies-<stamp>.json and gas-strategies-latest.json. A measurement, not a
-target: it does not fail.
+bench/results/gas-strategies-<stamp>.json and gas-strategies-latest.json, whose "targets" are
+each strategy's savings against legacy as context figures. A measurement, not a target: it does
+not fail.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from bench import report
+from bench.report import Target
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
-RESULTS = BENCH / "results"
 OPTIONS = [
     "--strategy=ma_crossover",
     "--param=fast_period=10",
@@ -45,24 +46,31 @@ def main() -> int:
             cwd=BENCH.parent,
         )
         seconds = time.perf_counter() - started
-        report = json.loads(output.read_text())
+        gas = json.loads(output.read_text())
     table = [line for line in run.stdout.splitlines() if not line.startswith("JSON result:")]
     print("\n".join(table))
-    sends = report["swaps"] * len(report["strategies"])
+    sends = gas["swaps"] * len(gas["strategies"])
     print(f"\n{sends:,} transactions replayed in {seconds:.1f} s")
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    savings = [
+        Target(
+            f"{f['strategy']} savings vs legacy",
+            float(f["savings_vs_legacy_percent"]),
+            report.CONTEXT,
+            unit="%",
+        )
+        for f in gas["strategies"]
+        if f.get("savings_vs_legacy_percent") is not None
+    ]
     document = {
-        "created_at": stamp,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "command": ["manage.py", "gas_report", *OPTIONS],
         "seconds": seconds,
-        "report": report,
+        "report": gas,
+        "targets": [t.as_json() for t in savings],
     }
-    for path in (RESULTS / f"gas-strategies-{stamp}.json", RESULTS / "gas-strategies-latest.json"):
-        path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"Saved {RESULTS / 'gas-strategies-latest.json'}")
+    print(f"Saved {report.save(document, 'gas-strategies')}")
     return 0
 
 

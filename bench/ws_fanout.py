@@ -53,6 +53,7 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from bench.report import CONTEXT, Target
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -482,6 +483,16 @@ async def _main_async(
     return results
 
 
+def _targets(r: ModeResult, p95_ms: float) -> list[Target]:
+    """One mode's verdict rows, as `make bench` shows them."""
+    return [
+        Target(f"{r.mode}.clients_connected", r.connected, "min", r.clients),
+        Target(f"{r.mode}.delivered_fraction", r.delivered_fraction, "min", 1),
+        Target(f"{r.mode}.latency_p95_ms", r.p95_ms, "max", p95_ms, "ms"),
+        Target(f"{r.mode}.latency_p99_ms", r.p99_ms, CONTEXT, unit="ms"),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=500)
@@ -578,6 +589,7 @@ def main() -> int:
         },
         "target_p95_ms": args.target_p95_ms,
         "results": [r.__dict__ for r in results],
+        "targets": [t.as_json() for r in results for t in _targets(r, args.target_p95_ms)],
         "failed": failed,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 from django.conf import settings as django_settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, reset_queries, transaction
 from django.utils import timezone
 
 from paper_trading.engine.analyzer import MarketAnalyzer
@@ -449,6 +449,18 @@ class StopRequestWatcher:
             self.stop.set()
 
 
+class DebugQueryLogReset:
+    """An event sink that forgets the SQL Django's DEBUG mode (the development default) records.
+
+    Django keeps the last 9,000 statements of each connection, params included, and clears
+    them only when a web request starts; a bot thread serves none, so without this each running
+    bot held tens of MB of old SQL text. Clears this thread's connections only, the loop's own.
+    """
+
+    def publish(self, result: TickResult) -> None:
+        reset_queries()
+
+
 def announce_session_end(session: PaperTradingSession) -> None:
     """Tell the account's sockets, and the alert channels if it FAILED, how a session ended."""
     publish_session_status(session, session.status.lower())
@@ -481,7 +493,11 @@ def run_session(
         loop = build_loop(
             session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log
         )
-        loop.sinks = [*loop.sinks, StopRequestWatcher(session.session_id, stop)]
+        loop.sinks = [
+            *loop.sinks,
+            StopRequestWatcher(session.session_id, stop),
+            DebugQueryLogReset(),
+        ]
         with Heartbeat(session.session_id):
             if mempool is None:
                 outcome = loop.run()

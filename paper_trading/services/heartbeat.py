@@ -12,7 +12,7 @@ import uuid
 from types import TracebackType
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, reset_queries
 from django.utils import timezone
 
 from paper_trading.models import PaperTradingSession
@@ -54,5 +54,6 @@ class Heartbeat:
                     # good: the next beat tries again, and each committed tick beats too.
                     logger.warning("heartbeat for %s skipped: database busy", self.session_id)
                     connection.close()
+                reset_queries()  # DEBUG's SQL log: nothing else clears it on this thread
         finally:
             connection.close()
