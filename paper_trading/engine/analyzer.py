@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,8 @@ from paper_trading.engine.strategies.indicators import volatility
 
 #: How many prices per token the analyzer keeps for strategies.
 HISTORY_LENGTH = 250
+#: Bars of log returns behind the volatility a pending swap's price drifts with.
+_VOLATILITY_BARS = 50
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -290,7 +293,10 @@ class MarketAnalyzer:
         return table
 
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
-        percent_per_bar = volatility(list(self.history.get(price_symbol, ())), 50) or 0.0
+        history = self.history.get(price_symbol, ())
+        # Only the last 51 prices count: copying the whole history per swap cost more.
+        tail = list(islice(history, max(0, len(history) - _VOLATILITY_BARS - 1), None))
+        percent_per_bar = volatility(tail, _VOLATILITY_BARS) or 0.0
         return percent_per_bar / 100 / math.sqrt(self.bar_seconds)
 
 

@@ -94,6 +94,12 @@ class FastForward:
                 dtype=np.bool_,
             )
         self.symbols = symbols
+        #: Each tick's date, and whether it differs from the tick before's (day roll-overs).
+        self.dates = [t.date() for t in self.ticks]
+        days = np.fromiter((d.toordinal() for d in self.dates), dtype=np.int64)
+        self._date_changes = np.empty(len(days), dtype=np.bool_)
+        self._date_changes[0] = True
+        np.not_equal(days[1:], days[:-1], out=self._date_changes[1:])
         self.token_count = len(analyzer.tokens)
         self.selection = analyzer.config.allowed_tokens
         #: For each tick, the index of the first tick at or after it that is not quiet.
@@ -123,13 +129,12 @@ class FastForward:
         c = a.counters
         n = stop - start
         flagged = np.zeros(n, dtype=np.bool_)
-        times = self.ticks[start:stop]
         cash = float(portfolio.cash_usd)
         value = np.full(n, cash)
         margin = _CENTS
         for position in portfolio.positions.values():
             prices = self.floats[a.chain.token(position.symbol).price_symbol][start:stop]
-            flagged |= _exit_screen(position, prices, times, config)
+            flagged |= _exit_screen(position, prices, self.ticks, start, config)
             value += float(position.quantity) * prices
             margin += _CENTS
         margin += _RELATIVE * float(np.max(np.abs(value)))
@@ -146,11 +151,8 @@ class FastForward:
             flagged[0] = True
 
         # The day rolls over where the date changes; the new day starts at that tick's value.
-        dates = [t.date() for t in times]
-        new_day = np.array(
-            [d != prev for d, prev in zip(dates, [c.day, *dates[:-1]], strict=True)],
-            dtype=np.bool_,
-        )
+        new_day = self._date_changes[start:stop].copy()
+        new_day[0] = self.dates[start] != c.day
         day_limit = float(config.daily_loss_limit_percent)
         if day_limit:
             starts = np.where(new_day, value, np.nan)
@@ -174,7 +176,7 @@ class FastForward:
         cooling = np.zeros(n, dtype=np.bool_)
         if failures > 0 and c.consecutive_failures >= failures and c.last_failure_at is not None:
             resume_at = c.last_failure_at + ConsecutiveFailures.cooldown
-            cooling[: bisect.bisect_left(times, resume_at)] = True
+            cooling[: bisect.bisect_left(self.ticks, resume_at, start, stop) - start] = True
         flagged |= _state_screen(cooling, None, tripped, ConsecutiveFailures.name)
 
         low_cash = portfolio.cash_usd < config.min_balance_usd
@@ -198,19 +200,21 @@ class FastForward:
         metrics: list[MetricsComputed] = []
         cash = portfolio.cash_usd
         total = portfolio.total_value_usd
+        ticks, dates = self.ticks, self.dates
+        add, append = a.equity.add, equity.append
         for t in range(start, stop):
-            now = self.ticks[t]
+            now = ticks[t]
             c.tick_number += 1
             if held:
                 for position, closes in held:
                     position.revalue(closes[t])  # type: ignore[arg-type]  # quiet: all priced
                 total = portfolio.total_value_usd
-            if c.day != now.date():
-                c.day = now.date()
+            if c.day != dates[t]:
+                c.day = dates[t]
                 c.day_start_value_usd = total
                 c.trades_today = 0
-            a.equity.add(total)
-            equity.append((now, total, total - cash))
+            add(total)
+            append((now, total, total - cash))
             if c.tick_number % every == 0:
                 metrics.append(MetricsComputed(a.performance(now, portfolio_snapshot(portfolio))))
         now = self.ticks[stop - 1]
@@ -248,9 +252,14 @@ def _carry_forward(values: FloatArray) -> FloatArray:
 
 
 def _exit_screen(
-    position: Position, prices: FloatArray, times: Sequence[datetime], config: TradingConfig
+    position: Position,
+    prices: FloatArray,
+    ticks: Sequence[datetime],
+    start: int,
+    config: TradingConfig,
 ) -> BoolArray:
-    """Ticks where one of the exit rules (`risk.DEFAULT_EXITS`) might close `position`."""
+    """Ticks `start` .. `start + len(prices) - 1` where one of the exit rules
+    (`risk.DEFAULT_EXITS`) might close `position`."""
     quantity = float(position.quantity)
     cost = float(position.cost_basis_usd)
     value = quantity * prices
@@ -271,5 +280,5 @@ def _exit_screen(
         )
     if config.max_hold_hours:
         due = position.opened_at + timedelta(hours=float(config.max_hold_hours))
-        flagged[bisect.bisect_left(times, due) :] = True
+        flagged[bisect.bisect_left(ticks, due, start, start + len(prices)) - start :] = True
     return flagged
