@@ -23,6 +23,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from paper_trading.engine import money
 from paper_trading.engine.analyzer import (
     HISTORY_LENGTH,
     MarketAnalyzer,
@@ -100,6 +101,8 @@ class FastForward:
         self._date_changes = np.empty(len(days), dtype=np.bool_)
         self._date_changes[0] = True
         np.not_equal(days[1:], days[:-1], out=self._date_changes[1:])
+        #: Each tick's day as a number (equal within a day, rising at each roll-over).
+        self._day = days.tolist()
         self.token_count = len(analyzer.tokens)
         self.selection = analyzer.config.allowed_tokens
         #: For each tick, the index of the first tick at or after it that is not quiet.
@@ -122,20 +125,25 @@ class FastForward:
         return start + int(hits[0]) if len(hits) else stop
 
     def _flagged(self, start: int, stop: int) -> BoolArray:
-        """Ticks in [start, stop) where an exit or a breaker might fire or change state."""
+        """Ticks in [start, stop) where an exit or a breaker might fire or change state.
+
+        What cannot vary over the stretch (the value of a book without positions, the day's
+        start and trade count within one day, a breaker with nothing to wait for) is screened
+        as one number, broadcast over the stretch: most stretches are a few ticks long, and an
+        array per figure cost more than the ticks.
+        """
         a = self.a
         config = a.config
         portfolio = a.portfolio
         c = a.counters
         n = stop - start
         flagged = np.zeros(n, dtype=np.bool_)
-        cash = float(portfolio.cash_usd)
-        value = np.full(n, cash)
+        value: FloatArray | float = float(portfolio.cash_usd)
         margin = _CENTS
         for position in portfolio.positions.values():
             prices = self.floats[a.chain.token(position.symbol).price_symbol][start:stop]
             flagged |= _exit_screen(position, prices, self.ticks, start, config)
-            value += float(position.quantity) * prices
+            value = value + float(position.quantity) * prices
             margin += _CENTS
         margin += _RELATIVE * float(np.max(np.abs(value)))
         tripped = set(c.tripped)
@@ -151,13 +159,18 @@ class FastForward:
             flagged[0] = True
 
         # The day rolls over where the date changes; the new day starts at that tick's value.
-        new_day = self._date_changes[start:stop].copy()
-        new_day[0] = self.dates[start] != c.day
+        one_day = self.dates[start] == c.day and self._day[stop - 1] == self._day[start]
+        new_day = None
+        if not one_day:
+            new_day = self._date_changes[start:stop].copy()
+            new_day[0] = self.dates[start] != c.day
         day_limit = float(config.daily_loss_limit_percent)
         if day_limit:
-            starts = np.where(new_day, value, np.nan)
-            starts[0] = starts[0] if new_day[0] else float(c.day_start_value_usd)
-            starts = _carry_forward(starts)
+            starts: FloatArray | float = float(c.day_start_value_usd)
+            if new_day is not None:
+                starts = np.where(new_day, value, np.nan)
+                starts[0] = starts[0] if new_day[0] else float(c.day_start_value_usd)
+                starts = _carry_forward(starts)
             threshold = starts * (1 - day_limit / 100)
             on = (starts != 0) & (value < threshold)
             flagged |= _state_screen(
@@ -167,20 +180,25 @@ class FastForward:
             flagged[0] = True
 
         trade_limit = config.max_daily_trades
-        trades_today = np.where(np.cumsum(new_day) > 0, 0, c.trades_today)
+        trades_today = (
+            c.trades_today
+            if new_day is None
+            else np.where(np.cumsum(new_day) > 0, 0, c.trades_today)
+        )
         flagged |= _state_screen(
             (trade_limit > 0) & (trades_today >= trade_limit), None, tripped, DailyTradeLimit.name
         )
 
         failures = config.max_consecutive_failures
-        cooling = np.zeros(n, dtype=np.bool_)
+        cooling: BoolArray | bool = False
         if failures > 0 and c.consecutive_failures >= failures and c.last_failure_at is not None:
             resume_at = c.last_failure_at + ConsecutiveFailures.cooldown
+            cooling = np.zeros(n, dtype=np.bool_)
             cooling[: bisect.bisect_left(self.ticks, resume_at, start, stop) - start] = True
         flagged |= _state_screen(cooling, None, tripped, ConsecutiveFailures.name)
 
         low_cash = portfolio.cash_usd < config.min_balance_usd
-        flagged |= _state_screen(np.full(n, low_cash), None, tripped, MinimumBalance.name)
+        flagged |= _state_screen(low_cash, None, tripped, MinimumBalance.name)
         return flagged
 
     # -- running a stretch ----------------------------------------------------------------
@@ -206,9 +224,13 @@ class FastForward:
             now = ticks[t]
             c.tick_number += 1
             if held:
+                # Portfolio.total_value_usd, summed in the same order without the properties.
+                value = money.ZERO
                 for position, closes in held:
-                    position.revalue(closes[t])  # type: ignore[arg-type]  # quiet: all priced
-                total = portfolio.total_value_usd
+                    price = closes[t]
+                    position.revalue(price)  # type: ignore[arg-type]  # quiet: all priced
+                    value += money.usd(money.mul(position.quantity, price))  # type: ignore[arg-type]
+                total = cash + value
             if c.day != dates[t]:
                 c.day = dates[t]
                 c.day_start_value_usd = total
@@ -238,8 +260,11 @@ class FastForward:
         return QuietTicks(tuple(equity), thoughts, tuple(metrics), last)
 
 
-def _state_screen(on: BoolArray, near: BoolArray | None, tripped: set[str], name: str) -> BoolArray:
-    """Ticks where a breaker's (float) state differs from its state now, or is too close to call."""
+def _state_screen(
+    on: BoolArray | bool, near: BoolArray | bool | None, tripped: set[str], name: str
+) -> BoolArray | bool:
+    """Ticks where a breaker's (float) state differs from its state now, or is too close to call
+    (one flag for the whole stretch when the state cannot vary over it)."""
     flagged: BoolArray = np.not_equal(on, name in tripped)
     return flagged if near is None else flagged | near
 
