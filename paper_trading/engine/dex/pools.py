@@ -133,19 +133,18 @@ def liquidity_for_amounts(
     sqrt_price: int, sqrt_a: int, sqrt_b: int, amount0: int, amount1: int
 ) -> int:
     """LiquidityAmounts.getLiquidityForAmounts: the most L both amounts can back."""
-    sqrt_a, sqrt_b = sorted((sqrt_a, sqrt_b))
-
-    def for_amount0(lo: int, hi: int) -> int:
-        return amount0 * (lo * hi // Q96) // (hi - lo)
-
-    def for_amount1(lo: int, hi: int) -> int:
-        return amount1 * Q96 // (hi - lo)
-
+    if sqrt_a > sqrt_b:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
+    # For amount0 between prices lo < hi: amount0 * (lo * hi / Q96) / (hi - lo);
+    # for amount1: amount1 * Q96 / (hi - lo).
     if sqrt_price <= sqrt_a:
-        return for_amount0(sqrt_a, sqrt_b)
+        return amount0 * (sqrt_a * sqrt_b // Q96) // (sqrt_b - sqrt_a)
     if sqrt_price < sqrt_b:
-        return min(for_amount0(sqrt_price, sqrt_b), for_amount1(sqrt_a, sqrt_price))
-    return for_amount1(sqrt_a, sqrt_b)
+        return min(
+            amount0 * (sqrt_price * sqrt_b // Q96) // (sqrt_b - sqrt_price),
+            amount1 * Q96 // (sqrt_price - sqrt_a),
+        )
+    return amount1 * Q96 // (sqrt_b - sqrt_a)
 
 
 # --- Pools ------------------------------------------------------------------------------------
@@ -276,10 +275,11 @@ def _build_v3(
     shift = quote.decimals - token.decimals
     token_is_0 = token0 == token
     sqrt_p = _sqrt_price_at(mid_num, mid_den, shift, token_is_0)
-    sqrt_a, sqrt_b = sorted(
-        _sqrt_price_at(mid_num * k, mid_den * width_den, shift, token_is_0)
-        for k in (width_den - width_num, width_den + width_num)
-    )
+    range_den = mid_den * width_den
+    sqrt_a = _sqrt_price_at(mid_num * (width_den - width_num), range_den, shift, token_is_0)
+    sqrt_b = _sqrt_price_at(mid_num * (width_den + width_num), range_den, shift, token_is_0)
+    if sqrt_a > sqrt_b:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
     # Amounts per unit of liquidity at this price (real numbers), valued in USD:
     # token0 Q96 (sb - sp) / (sp sb), token1 (sp - sa) / Q96, as numerator / denominator.
     per_l0 = (Q96 * (sqrt_b - sqrt_p), sqrt_p * sqrt_b)
@@ -292,7 +292,9 @@ def _build_v3(
     b = per_l0[1] * u0[1] * per_l1[1] * u1[1]
     # Liquidity for the TVL is tvl / (a / b); each amount is floor(that x its per-L amount).
     tvl_num, tvl_den = spec.tvl_usd.as_integer_ratio()
-    amount0, amount1 = (tvl_num * b * n // (tvl_den * a * d) for n, d in (per_l0, per_l1))
+    tvl_b, tvl_a = tvl_num * b, tvl_den * a
+    amount0 = tvl_b * per_l0[0] // (tvl_a * per_l0[1])
+    amount1 = tvl_b * per_l1[0] // (tvl_a * per_l1[1])
     liquidity = liquidity_for_amounts(sqrt_p, sqrt_a, sqrt_b, amount0, amount1)
     if liquidity <= 0:
         raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")
