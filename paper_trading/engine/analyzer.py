@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -67,6 +66,8 @@ from paper_trading.engine.strategies.indicators import volatility
 HISTORY_LENGTH = 250
 #: Bars of log returns behind the volatility a pending swap's price drifts with.
 _VOLATILITY_BARS = 50
+#: Closes those returns come from.
+VOLATILITY_CLOSES = _VOLATILITY_BARS + 1
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -138,6 +139,9 @@ class MarketAnalyzer:
         self.equity = EquityCurve(equity)
         self.closed_trades = metrics.ClosedTrades(closed_trade_pnls)
         self.history: dict[str, deque[Decimal]] = {}
+        #: The last closes of each history as floats, for the volatility a swap drifts with:
+        #: converting 51 Decimals per swap cost more than the pool math. Kept by `remember`.
+        self._recent_closes: dict[str, deque[float]] = {}
         #: Tokens this run can price at all (a replay only has some); config narrows it further.
         self.universe = list(universe) if universe is not None else chain.tradable_tokens
         native = chain.token(chain.native_price_token)
@@ -171,7 +175,10 @@ class MarketAnalyzer:
         """Fill the strategy's history from the source so a (re)start does not trade blind."""
         for symbol in self.price_symbols():
             points = self.feed.history(symbol, until, HISTORY_LENGTH)
-            self.history[symbol] = deque((p for _, p in points), maxlen=HISTORY_LENGTH)
+            self.history[symbol] = deque(maxlen=HISTORY_LENGTH)
+            self._recent_closes[symbol] = deque(maxlen=VOLATILITY_CLOSES)
+            prices = [p for _, p in points]
+            self.remember(symbol, prices, [float(p) for p in prices])
 
     # -- the tick -------------------------------------------------------------------------
 
@@ -203,7 +210,7 @@ class MarketAnalyzer:
             tick.thought("", DecisionType.HOLD, f"price feed back after: {c.feed_problem}")
             c.feed_problem = ""
         for symbol, quote in snapshot.prices.items():
-            self.history.setdefault(symbol, deque(maxlen=HISTORY_LENGTH)).append(quote.price_usd)
+            self.remember(symbol, [quote.price_usd], [float(quote.price_usd)])
         for position in self.portfolio.positions.values():
             current = snapshot.prices.get(self.chain.token(position.symbol).price_symbol)
             if current is not None:
@@ -292,11 +299,19 @@ class MarketAnalyzer:
             table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
         return table
 
+    def remember(self, symbol: str, prices: Sequence[Decimal], floats: Sequence[float]) -> None:
+        """Append closes to `symbol`'s history; `floats` are the same closes as floats (the
+        last `VOLATILITY_CLOSES` of them are enough)."""
+        history = self.history.get(symbol)
+        if history is None:
+            history = self.history[symbol] = deque(maxlen=HISTORY_LENGTH)
+            self._recent_closes[symbol] = deque(maxlen=VOLATILITY_CLOSES)
+        history.extend(prices)
+        self._recent_closes[symbol].extend(floats[-VOLATILITY_CLOSES:])
+
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
-        history = self.history.get(price_symbol, ())
-        # Only the last 51 prices count: copying the whole history per swap cost more.
-        tail = list(islice(history, max(0, len(history) - _VOLATILITY_BARS - 1), None))
-        percent_per_bar = volatility(tail, _VOLATILITY_BARS) or 0.0
+        closes = list(self._recent_closes.get(price_symbol, ()))
+        percent_per_bar = volatility(closes, _VOLATILITY_BARS) or 0.0
         return percent_per_bar / 100 / math.sqrt(self.bar_seconds)
 
 

@@ -15,7 +15,6 @@ left to the exact tick, so the screen only decides how much is skipped, never wh
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +24,7 @@ import numpy.typing as npt
 
 from paper_trading.engine import money
 from paper_trading.engine.analyzer import (
-    HISTORY_LENGTH,
+    VOLATILITY_CLOSES,
     MarketAnalyzer,
     portfolio_snapshot,
     position_snapshot,
@@ -244,8 +243,11 @@ class FastForward:
         thoughts = (stop - start) * self.token_count
         c.thoughts += thoughts
         for symbol in self.symbols:
-            history = a.history.setdefault(symbol, deque(maxlen=HISTORY_LENGTH))
-            history.extend(self.prices[symbol][start:stop])  # type: ignore[arg-type]
+            a.remember(
+                symbol,
+                self.prices[symbol][start:stop],  # type: ignore[arg-type]  # quiet: all priced
+                self.floats[symbol][max(start, stop - VOLATILITY_CLOSES) : stop].tolist(),
+            )
         events: list[Event] = []
         if metrics and metrics[-1].metrics.computed_at == now:
             events.append(metrics[-1])

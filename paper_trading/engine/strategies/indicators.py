@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 
-def _tail(prices: Sequence[Decimal], count: int) -> list[float] | None:
+def _tail(prices: Sequence[Decimal] | Sequence[float], count: int) -> list[float] | None:
     if len(prices) < count:
         return None
     return [float(p) for p in prices[len(prices) - count :]]
@@ -58,7 +58,7 @@ def rate_of_change(prices: Sequence[Decimal], period: int) -> float | None:
     return (tail[-1] / tail[0] - 1.0) * 100.0
 
 
-def volatility(prices: Sequence[Decimal], period: int) -> float | None:
+def volatility(prices: Sequence[Decimal] | Sequence[float], period: int) -> float | None:
     """Realized volatility: sample stdev of the last `period` log returns, in percent per bar.
 
     Log returns make up and down moves of the same size count the same, whatever the price level.
