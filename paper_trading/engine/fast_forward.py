@@ -67,6 +67,8 @@ class FastForward:
         self.a = analyzer
         self.ticks = list(ticks)
         self.usable = False
+        #: The tick the last screen flagged (-1 for none).
+        self._flagged_at = -1
         source = analyzer.feed.source
         if not isinstance(source, ReplaySource) or not self.ticks:
             return
@@ -117,11 +119,16 @@ class FastForward:
         if not self.usable or a.counters.feed_problem or a.config.allowed_tokens != self.selection:
             return start
         stop = int(self._busy[np.searchsorted(self._busy, start)])
-        if stop <= start:
+        if stop <= start or start == self._flagged_at:
+            # The stretch before ended at `start` because the screen flagged it: that tick
+            # runs exactly (which is always right) without screening it a second time.
             return start
         flagged = self._flagged(start, stop)
         hits = np.flatnonzero(flagged)
-        return start + int(hits[0]) if len(hits) else stop
+        if not len(hits):
+            return stop
+        self._flagged_at = start + int(hits[0])
+        return self._flagged_at
 
     def _flagged(self, start: int, stop: int) -> BoolArray:
         """Ticks in [start, stop) where an exit or a breaker might fire or change state.
