@@ -88,11 +88,12 @@ class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
     def __init__(self, strategy: Strategy, points: Sequence[tuple[datetime, Decimal]]) -> None:
-        closes = np.fromiter((float(p) for _, p in points), dtype=np.float64, count=len(points))
+        moments, prices = zip(*points, strict=True) if points else ((), ())
+        closes = np.fromiter(map(float, prices), dtype=np.float64, count=len(points))
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
-        self.index = {moment: i for i, (moment, _) in enumerate(points)}
+        self.index = dict(zip(moments, range(len(moments)), strict=True))
         active = strategy.active_bars(arrays)
         if active is not None and len(active) != len(closes):
             raise ValueError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -77,28 +77,31 @@ class FastForward:
         self.prices: dict[str, list[Decimal | None]] = {}
         self.floats: dict[str, FloatArray] = {}
         quiet = np.ones(len(self.ticks), dtype=np.bool_)
+        # Per-bar work over the whole run below is done with C-level maps: it runs before
+        # the first tick, once per backtest, over every bar.
         for symbol in symbols:
             recorded = dict(source.history(symbol, self.ticks[-1], len(self.ticks) + 1))
-            closes = [recorded.get(t) for t in self.ticks]
+            closes = list(map(recorded.get, self.ticks))
             self.prices[symbol] = closes
-            self.floats[symbol] = np.array(
-                [np.nan if p is None else float(p) for p in closes], dtype=np.float64
-            )
+            if None in closes:
+                floats = [np.nan if p is None else float(p) for p in closes]
+            else:
+                floats = list(map(float, closes))  # type: ignore[arg-type]
+            self.floats[symbol] = np.array(floats, dtype=np.float64)
             quiet &= ~np.isnan(self.floats[symbol])
         for token in analyzer.tokens:
             table = analyzer.recorded_indicators(token.price_symbol)
             if table is None or table.active is None:
                 return
-            active = table.active
-            index = table.index
-            quiet &= np.array(
-                [not active[i] if (i := index.get(t)) is not None else False for t in self.ticks],
-                dtype=np.bool_,
-            )
+            rows = list(map(table.index.get, self.ticks))
+            # A tick the recording has no bar for is not quiet (its feed problem runs exactly).
+            known = np.array([i is not None for i in rows], dtype=np.bool_)
+            at = np.array([0 if i is None else i for i in rows], dtype=np.int64)
+            quiet &= known & ~np.asarray(table.active, dtype=np.bool_)[at]
         self.symbols = symbols
         #: Each tick's date, and whether it differs from the tick before's (day roll-overs).
-        self.dates = [t.date() for t in self.ticks]
-        days = np.fromiter((d.toordinal() for d in self.dates), dtype=np.int64)
+        self.dates = list(map(datetime.date, self.ticks))
+        days = np.fromiter(map(date.toordinal, self.dates), dtype=np.int64, count=len(self.dates))
         self._date_changes = np.empty(len(days), dtype=np.bool_)
         self._date_changes[0] = True
         np.not_equal(days[1:], days[:-1], out=self._date_changes[1:])
