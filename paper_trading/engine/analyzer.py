@@ -7,11 +7,10 @@ Every decision, HOLD included, becomes a thought; all effects leave as one `Tick
 from __future__ import annotations
 
 import math
-import sys
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -69,8 +68,6 @@ _VOLATILITY_BARS = 50
 #: Closes those returns come from.
 VOLATILITY_CLOSES = _VOLATILITY_BARS + 1
 
-_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-
 
 def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, FloatArray]:
     """`strategy.indicators(closes)`, refusing arrays that do not line up with the closes."""
@@ -87,13 +84,16 @@ def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, Fl
 class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
-    def __init__(self, strategy: Strategy, points: Sequence[tuple[datetime, Decimal]]) -> None:
-        moments, prices = zip(*points, strict=True) if points else ((), ())
-        closes = np.fromiter(map(float, prices), dtype=np.float64, count=len(points))
+    def __init__(
+        self, strategy: Strategy, moments: Sequence[datetime], floats: Sequence[float]
+    ) -> None:
+        closes = np.array(floats, dtype=np.float64)
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
         self.index = dict(zip(moments, range(len(moments)), strict=True))
+        #: The recording's close times (the index's keys, in order).
+        self.moments = moments
         active = strategy.active_bars(arrays)
         if active is not None and len(active) != len(closes):
             raise ValueError(
@@ -296,8 +296,10 @@ class MarketAnalyzer:
             return None
         table = self._recorded.get(price_symbol)
         if table is None:
-            points = source.history(price_symbol, _END_OF_TIME, sys.maxsize)
-            table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
+            moments, _, floats = source.recording(price_symbol)
+            table = self._recorded[price_symbol] = _RecordedIndicators(
+                self.strategy, moments, floats
+            )
         return table
 
     def remember(self, symbol: str, prices: Sequence[Decimal], floats: Sequence[float]) -> None:

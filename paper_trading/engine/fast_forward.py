@@ -79,15 +79,20 @@ class FastForward:
         quiet = np.ones(len(self.ticks), dtype=np.bool_)
         # Per-bar work over the whole run below is done with C-level maps: it runs before
         # the first tick, once per backtest, over every bar.
+        n = len(self.ticks)
         for symbol in symbols:
-            recorded = dict(source.history(symbol, self.ticks[-1], len(self.ticks) + 1))
-            closes = list(map(recorded.get, self.ticks))
+            times, recorded, floats = source.recording(symbol)
+            first = bisect.bisect_left(times, self.ticks[0])
+            if times[first : first + n] == self.ticks:  # a bar at every tick
+                self.prices[symbol] = list(recorded[first : first + n])
+                self.floats[symbol] = np.array(floats[first : first + n], dtype=np.float64)
+                continue
+            by_time = dict(zip(times, recorded, strict=True))
+            closes = list(map(by_time.get, self.ticks))
             self.prices[symbol] = closes
-            if None in closes:
-                floats = [np.nan if p is None else float(p) for p in closes]
-            else:
-                floats = list(map(float, closes))  # type: ignore[arg-type]
-            self.floats[symbol] = np.array(floats, dtype=np.float64)
+            self.floats[symbol] = np.array(
+                [np.nan if p is None else float(p) for p in closes], dtype=np.float64
+            )
             quiet &= ~np.isnan(self.floats[symbol])
         for token in analyzer.tokens:
             table = analyzer.recorded_indicators(token.price_symbol)
