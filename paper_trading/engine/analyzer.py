@@ -589,11 +589,13 @@ def describe_execution(execution: Execution, what: str) -> str:
 
 
 def portfolio_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
+    # Portfolio.total_value_usd is cash plus this sum: valued once, not twice.
+    positions_value = portfolio.positions_value_usd
     return PortfolioSnapshot(
         initial_balance_usd=portfolio.initial_balance_usd,
         cash_usd=portfolio.cash_usd,
-        positions_value_usd=portfolio.positions_value_usd,
-        total_value_usd=portfolio.total_value_usd,
+        positions_value_usd=positions_value,
+        total_value_usd=portfolio.cash_usd + positions_value,
         realized_pnl_usd=portfolio.realized_pnl_usd,
         unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
         fees_usd=portfolio.fees_usd,
@@ -602,6 +604,8 @@ def portfolio_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
 
 
 def position_snapshot(p: Position) -> PositionSnapshot:
+    # Position.unrealized_pnl_usd is this value less the cost basis: valued once, not twice.
+    value = p.current_value_usd
     return PositionSnapshot(
         position_id=p.position_id,
         symbol=p.symbol,
@@ -612,8 +616,8 @@ def position_snapshot(p: Position) -> PositionSnapshot:
         entry_costs_usd=p.entry_costs_usd,
         average_entry_price_usd=p.average_entry_price_usd,
         current_price_usd=p.current_price_usd,
-        current_value_usd=p.current_value_usd,
-        unrealized_pnl_usd=p.unrealized_pnl_usd,
+        current_value_usd=value,
+        unrealized_pnl_usd=value - p.cost_basis_usd,
         realized_pnl_usd=p.realized_pnl_usd,
         peak_price_usd=p.peak_price_usd,
         opened_at=p.opened_at,
