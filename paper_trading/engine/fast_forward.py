@@ -243,7 +243,7 @@ class FastForward:
                 for position, closes in held:
                     price = closes[t]
                     position.revalue(price)  # type: ignore[arg-type]  # quiet: all priced
-                    value += money.usd(money.mul(position.quantity, price))  # type: ignore[arg-type]
+                    value += money.usd_value(position.quantity, price)  # type: ignore[arg-type]
                 total = cash + value
             if c.day != dates[t]:
                 c.day = dates[t]
