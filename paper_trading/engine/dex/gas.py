@@ -149,6 +149,7 @@ class GasModel:
         self._floor_wei = _wei(profile.min_base_fee_gwei)
         self._start_wei = max(self._floor_wei, _wei(profile.base_fee_gwei))
         self._tip_wei = _wei(profile.priority_fee_gwei)
+        self._last_block: tuple[datetime, int] = (EPOCH, 0)
         #: The last modelled bill and what it was for (GasCost is immutable, so it is shared).
         self._last_bill: tuple[object, GasCost] | None = None
         #: `block_gas_used` for this seed and chain: the hash state of "seed:chain:" is copied
@@ -171,8 +172,14 @@ class GasModel:
             return None
 
     def block_number(self, now: datetime) -> int:
-        """Model block height: whole block times since the epoch."""
-        return blocks_since(EPOCH, now, self.chain.gas.block_time_seconds)
+        """Model block height: whole block times since the epoch (the last one remembered: a
+        swap asks it for its quote, its fill and their bills at one moment)."""
+        last_now, last_block = self._last_block
+        if now == last_now and now.tzinfo is not None:
+            return last_block
+        block = blocks_since(EPOCH, now, self.chain.gas.block_time_seconds)
+        self._last_block = (now, block)
+        return block
 
     def modelled_base_fee_wei(self, now: datetime) -> int:
         """Base fee of the block at `now`, replayed from the profile over the blocks before it.
