@@ -3,7 +3,7 @@
 Runs inside the comparison virtualenv (bench/.venv-compare, `make bench-compare-env`), never in
 the project's: it imports nothing from the project. For each tool that is installed it times
 the backtest alone (candles already in memory, indicators included), `--repeats` times, and
-prints one JSON object: tool -> {bars, trades, seconds: [...]} or {error}.
+prints one JSON object: tool -> {bars, trades, seconds: [...], cpu_seconds: [...]} or {error}.
 
 Freqtrade normally downloads the exchange's market list; here two static spot markets stand in
 for it, so the run needs no network.
@@ -196,13 +196,15 @@ def _market(base: str) -> dict[str, Any]:
 
 
 def _timed(run: Callable[[], int], repeats: int) -> dict[str, Any]:
-    seconds = []
+    seconds: list[float] = []
+    cpu_seconds: list[float] = []
     trades = 0
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         trades = run()
         seconds.append(time.perf_counter() - started)
-    return {"trades": trades, "seconds": seconds}
+        cpu_seconds.append(time.process_time() - cpu_started)
+    return {"trades": trades, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def main() -> None:

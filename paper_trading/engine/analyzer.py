@@ -7,11 +7,10 @@ Every decision, HOLD included, becomes a thought; all effects leave as one `Tick
 from __future__ import annotations
 
 import math
-import sys
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -64,8 +63,10 @@ from paper_trading.engine.strategies.indicators import volatility
 
 #: How many prices per token the analyzer keeps for strategies.
 HISTORY_LENGTH = 250
-
-_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+#: Bars of log returns behind the volatility a pending swap's price drifts with.
+_VOLATILITY_BARS = 50
+#: Closes those returns come from.
+VOLATILITY_CLOSES = _VOLATILITY_BARS + 1
 
 
 def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, FloatArray]:
@@ -83,12 +84,16 @@ def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, Fl
 class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
-    def __init__(self, strategy: Strategy, points: Sequence[tuple[datetime, Decimal]]) -> None:
-        closes = np.fromiter((float(p) for _, p in points), dtype=np.float64, count=len(points))
+    def __init__(
+        self, strategy: Strategy, moments: Sequence[datetime], floats: Sequence[float]
+    ) -> None:
+        closes = np.array(floats, dtype=np.float64)
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
-        self.index = {moment: i for i, (moment, _) in enumerate(points)}
+        self.index = dict(zip(moments, range(len(moments)), strict=True))
+        #: The recording's close times (the index's keys, in order).
+        self.moments = moments
         active = strategy.active_bars(arrays)
         if active is not None and len(active) != len(closes):
             raise ValueError(
@@ -135,6 +140,9 @@ class MarketAnalyzer:
         self.equity = EquityCurve(equity)
         self.closed_trades = metrics.ClosedTrades(closed_trade_pnls)
         self.history: dict[str, deque[Decimal]] = {}
+        #: The last closes of each history as floats, for the volatility a swap drifts with:
+        #: converting 51 Decimals per swap cost more than the pool math. Kept by `remember`.
+        self._recent_closes: dict[str, deque[float]] = {}
         #: Tokens this run can price at all (a replay only has some); config narrows it further.
         self.universe = list(universe) if universe is not None else chain.tradable_tokens
         native = chain.token(chain.native_price_token)
@@ -168,7 +176,10 @@ class MarketAnalyzer:
         """Fill the strategy's history from the source so a (re)start does not trade blind."""
         for symbol in self.price_symbols():
             points = self.feed.history(symbol, until, HISTORY_LENGTH)
-            self.history[symbol] = deque((p for _, p in points), maxlen=HISTORY_LENGTH)
+            self.history[symbol] = deque(maxlen=HISTORY_LENGTH)
+            self._recent_closes[symbol] = deque(maxlen=VOLATILITY_CLOSES)
+            prices = [p for _, p in points]
+            self.remember(symbol, prices, [float(p) for p in prices])
 
     # -- the tick -------------------------------------------------------------------------
 
@@ -200,7 +211,7 @@ class MarketAnalyzer:
             tick.thought("", DecisionType.HOLD, f"price feed back after: {c.feed_problem}")
             c.feed_problem = ""
         for symbol, quote in snapshot.prices.items():
-            self.history.setdefault(symbol, deque(maxlen=HISTORY_LENGTH)).append(quote.price_usd)
+            self.remember(symbol, [quote.price_usd], [float(quote.price_usd)])
         for position in self.portfolio.positions.values():
             current = snapshot.prices.get(self.chain.token(position.symbol).price_symbol)
             if current is not None:
@@ -285,12 +296,25 @@ class MarketAnalyzer:
             return None
         table = self._recorded.get(price_symbol)
         if table is None:
-            points = source.history(price_symbol, _END_OF_TIME, sys.maxsize)
-            table = self._recorded[price_symbol] = _RecordedIndicators(self.strategy, points)
+            moments, _, floats = source.recording(price_symbol)
+            table = self._recorded[price_symbol] = _RecordedIndicators(
+                self.strategy, moments, floats
+            )
         return table
 
+    def remember(self, symbol: str, prices: Sequence[Decimal], floats: Sequence[float]) -> None:
+        """Append closes to `symbol`'s history; `floats` are the same closes as floats (the
+        last `VOLATILITY_CLOSES` of them are enough)."""
+        history = self.history.get(symbol)
+        if history is None:
+            history = self.history[symbol] = deque(maxlen=HISTORY_LENGTH)
+            self._recent_closes[symbol] = deque(maxlen=VOLATILITY_CLOSES)
+        history.extend(prices)
+        self._recent_closes[symbol].extend(floats[-VOLATILITY_CLOSES:])
+
     def volatility_per_sqrt_second(self, price_symbol: str) -> float:
-        percent_per_bar = volatility(list(self.history.get(price_symbol, ())), 50) or 0.0
+        closes = list(self._recent_closes.get(price_symbol, ()))
+        percent_per_bar = volatility(closes, _VOLATILITY_BARS) or 0.0
         return percent_per_bar / 100 / math.sqrt(self.bar_seconds)
 
 
@@ -565,11 +589,13 @@ def describe_execution(execution: Execution, what: str) -> str:
 
 
 def portfolio_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
+    # Portfolio.total_value_usd is cash plus this sum: valued once, not twice.
+    positions_value = portfolio.positions_value_usd
     return PortfolioSnapshot(
         initial_balance_usd=portfolio.initial_balance_usd,
         cash_usd=portfolio.cash_usd,
-        positions_value_usd=portfolio.positions_value_usd,
-        total_value_usd=portfolio.total_value_usd,
+        positions_value_usd=positions_value,
+        total_value_usd=portfolio.cash_usd + positions_value,
         realized_pnl_usd=portfolio.realized_pnl_usd,
         unrealized_pnl_usd=portfolio.unrealized_pnl_usd,
         fees_usd=portfolio.fees_usd,
@@ -578,6 +604,8 @@ def portfolio_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
 
 
 def position_snapshot(p: Position) -> PositionSnapshot:
+    # Position.unrealized_pnl_usd is this value less the cost basis: valued once, not twice.
+    value = p.current_value_usd
     return PositionSnapshot(
         position_id=p.position_id,
         symbol=p.symbol,
@@ -588,8 +616,8 @@ def position_snapshot(p: Position) -> PositionSnapshot:
         entry_costs_usd=p.entry_costs_usd,
         average_entry_price_usd=p.average_entry_price_usd,
         current_price_usd=p.current_price_usd,
-        current_value_usd=p.current_value_usd,
-        unrealized_pnl_usd=p.unrealized_pnl_usd,
+        current_value_usd=value,
+        unrealized_pnl_usd=value - p.cost_basis_usd,
         realized_pnl_usd=p.realized_pnl_usd,
         peak_price_usd=p.peak_price_usd,
         opened_at=p.opened_at,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from paper_trading.engine import metrics
 from paper_trading.engine.analyzer import MarketAnalyzer
@@ -60,8 +60,9 @@ def priced_universe(chain: Chain, available_symbols: Sequence[str]) -> list[Toke
     return [t for t in chain.tradable_tokens if t.price_symbol in available]
 
 
-@dataclass(frozen=True)
-class EquityPoint:
+class EquityPoint(NamedTuple):
+    """One tick's value (a named tuple: a long backtest makes one per bar)."""
+
     at: datetime
     value_usd: Decimal
     #: The part of `value_usd` held in tokens, at market prices (for exposure).
@@ -92,7 +93,7 @@ class Collector:
 
     def publish_quiet(self, ticks: QuietTicks) -> None:
         self.thoughts += ticks.thoughts
-        self.equity.extend(EquityPoint(*point) for point in ticks.equity)
+        self.equity.extend(map(EquityPoint._make, ticks.equity))
         self.last = ticks.last
 
 

@@ -15,16 +15,16 @@ left to the exact tick, so the screen only decides how much is skipped, never wh
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
+from paper_trading.engine import money
 from paper_trading.engine.analyzer import (
-    HISTORY_LENGTH,
+    VOLATILITY_CLOSES,
     MarketAnalyzer,
     portfolio_snapshot,
     position_snapshot,
@@ -67,6 +67,8 @@ class FastForward:
         self.a = analyzer
         self.ticks = list(ticks)
         self.usable = False
+        #: The tick the last screen flagged (-1 for none).
+        self._flagged_at = -1
         source = analyzer.feed.source
         if not isinstance(source, ReplaySource) or not self.ticks:
             return
@@ -75,9 +77,18 @@ class FastForward:
         self.prices: dict[str, list[Decimal | None]] = {}
         self.floats: dict[str, FloatArray] = {}
         quiet = np.ones(len(self.ticks), dtype=np.bool_)
+        # Per-bar work over the whole run below is done with C-level maps: it runs before
+        # the first tick, once per backtest, over every bar.
+        n = len(self.ticks)
         for symbol in symbols:
-            recorded = dict(source.history(symbol, self.ticks[-1], len(self.ticks) + 1))
-            closes = [recorded.get(t) for t in self.ticks]
+            times, recorded, floats = source.recording(symbol)
+            first = bisect.bisect_left(times, self.ticks[0])
+            if times[first : first + n] == self.ticks:  # a bar at every tick
+                self.prices[symbol] = list(recorded[first : first + n])
+                self.floats[symbol] = np.array(floats[first : first + n], dtype=np.float64)
+                continue
+            by_time = dict(zip(times, recorded, strict=True))
+            closes = list(map(by_time.get, self.ticks))
             self.prices[symbol] = closes
             self.floats[symbol] = np.array(
                 [np.nan if p is None else float(p) for p in closes], dtype=np.float64
@@ -87,13 +98,20 @@ class FastForward:
             table = analyzer.recorded_indicators(token.price_symbol)
             if table is None or table.active is None:
                 return
-            active = table.active
-            index = table.index
-            quiet &= np.array(
-                [not active[i] if (i := index.get(t)) is not None else False for t in self.ticks],
-                dtype=np.bool_,
-            )
+            rows = list(map(table.index.get, self.ticks))
+            # A tick the recording has no bar for is not quiet (its feed problem runs exactly).
+            known = np.array([i is not None for i in rows], dtype=np.bool_)
+            at = np.array([0 if i is None else i for i in rows], dtype=np.int64)
+            quiet &= known & ~np.asarray(table.active, dtype=np.bool_)[at]
         self.symbols = symbols
+        #: Each tick's date, and whether it differs from the tick before's (day roll-overs).
+        self.dates = list(map(datetime.date, self.ticks))
+        days = np.fromiter(map(date.toordinal, self.dates), dtype=np.int64, count=len(self.dates))
+        self._date_changes = np.empty(len(days), dtype=np.bool_)
+        self._date_changes[0] = True
+        np.not_equal(days[1:], days[:-1], out=self._date_changes[1:])
+        #: Each tick's day as a number (equal within a day, rising at each roll-over).
+        self._day = days.tolist()
         self.token_count = len(analyzer.tokens)
         self.selection = analyzer.config.allowed_tokens
         #: For each tick, the index of the first tick at or after it that is not quiet.
@@ -109,28 +127,37 @@ class FastForward:
         if not self.usable or a.counters.feed_problem or a.config.allowed_tokens != self.selection:
             return start
         stop = int(self._busy[np.searchsorted(self._busy, start)])
-        if stop <= start:
+        if stop <= start or start == self._flagged_at:
+            # The stretch before ended at `start` because the screen flagged it: that tick
+            # runs exactly (which is always right) without screening it a second time.
             return start
         flagged = self._flagged(start, stop)
         hits = np.flatnonzero(flagged)
-        return start + int(hits[0]) if len(hits) else stop
+        if not len(hits):
+            return stop
+        self._flagged_at = start + int(hits[0])
+        return self._flagged_at
 
     def _flagged(self, start: int, stop: int) -> BoolArray:
-        """Ticks in [start, stop) where an exit or a breaker might fire or change state."""
+        """Ticks in [start, stop) where an exit or a breaker might fire or change state.
+
+        What cannot vary over the stretch (the value of a book without positions, the day's
+        start and trade count within one day, a breaker with nothing to wait for) is screened
+        as one number, broadcast over the stretch: most stretches are a few ticks long, and an
+        array per figure cost more than the ticks.
+        """
         a = self.a
         config = a.config
         portfolio = a.portfolio
         c = a.counters
         n = stop - start
         flagged = np.zeros(n, dtype=np.bool_)
-        times = self.ticks[start:stop]
-        cash = float(portfolio.cash_usd)
-        value = np.full(n, cash)
+        value: FloatArray | float = float(portfolio.cash_usd)
         margin = _CENTS
         for position in portfolio.positions.values():
             prices = self.floats[a.chain.token(position.symbol).price_symbol][start:stop]
-            flagged |= _exit_screen(position, prices, times, config)
-            value += float(position.quantity) * prices
+            flagged |= _exit_screen(position, prices, self.ticks, start, config)
+            value = value + float(position.quantity) * prices
             margin += _CENTS
         margin += _RELATIVE * float(np.max(np.abs(value)))
         tripped = set(c.tripped)
@@ -146,16 +173,18 @@ class FastForward:
             flagged[0] = True
 
         # The day rolls over where the date changes; the new day starts at that tick's value.
-        dates = [t.date() for t in times]
-        new_day = np.array(
-            [d != prev for d, prev in zip(dates, [c.day, *dates[:-1]], strict=True)],
-            dtype=np.bool_,
-        )
+        one_day = self.dates[start] == c.day and self._day[stop - 1] == self._day[start]
+        new_day = None
+        if not one_day:
+            new_day = self._date_changes[start:stop].copy()
+            new_day[0] = self.dates[start] != c.day
         day_limit = float(config.daily_loss_limit_percent)
         if day_limit:
-            starts = np.where(new_day, value, np.nan)
-            starts[0] = starts[0] if new_day[0] else float(c.day_start_value_usd)
-            starts = _carry_forward(starts)
+            starts: FloatArray | float = float(c.day_start_value_usd)
+            if new_day is not None:
+                starts = np.where(new_day, value, np.nan)
+                starts[0] = starts[0] if new_day[0] else float(c.day_start_value_usd)
+                starts = _carry_forward(starts)
             threshold = starts * (1 - day_limit / 100)
             on = (starts != 0) & (value < threshold)
             flagged |= _state_screen(
@@ -165,20 +194,25 @@ class FastForward:
             flagged[0] = True
 
         trade_limit = config.max_daily_trades
-        trades_today = np.where(np.cumsum(new_day) > 0, 0, c.trades_today)
+        trades_today = (
+            c.trades_today
+            if new_day is None
+            else np.where(np.cumsum(new_day) > 0, 0, c.trades_today)
+        )
         flagged |= _state_screen(
             (trade_limit > 0) & (trades_today >= trade_limit), None, tripped, DailyTradeLimit.name
         )
 
         failures = config.max_consecutive_failures
-        cooling = np.zeros(n, dtype=np.bool_)
+        cooling: BoolArray | bool = False
         if failures > 0 and c.consecutive_failures >= failures and c.last_failure_at is not None:
             resume_at = c.last_failure_at + ConsecutiveFailures.cooldown
-            cooling[: bisect.bisect_left(times, resume_at)] = True
+            cooling = np.zeros(n, dtype=np.bool_)
+            cooling[: bisect.bisect_left(self.ticks, resume_at, start, stop) - start] = True
         flagged |= _state_screen(cooling, None, tripped, ConsecutiveFailures.name)
 
         low_cash = portfolio.cash_usd < config.min_balance_usd
-        flagged |= _state_screen(np.full(n, low_cash), None, tripped, MinimumBalance.name)
+        flagged |= _state_screen(low_cash, None, tripped, MinimumBalance.name)
         return flagged
 
     # -- running a stretch ----------------------------------------------------------------
@@ -198,19 +232,25 @@ class FastForward:
         metrics: list[MetricsComputed] = []
         cash = portfolio.cash_usd
         total = portfolio.total_value_usd
+        ticks, dates = self.ticks, self.dates
+        add, append = a.equity.add, equity.append
         for t in range(start, stop):
-            now = self.ticks[t]
+            now = ticks[t]
             c.tick_number += 1
             if held:
+                # Portfolio.total_value_usd, summed in the same order without the properties.
+                value = money.ZERO
                 for position, closes in held:
-                    position.revalue(closes[t])  # type: ignore[arg-type]  # quiet: all priced
-                total = portfolio.total_value_usd
-            if c.day != now.date():
-                c.day = now.date()
+                    price = closes[t]
+                    position.revalue(price)  # type: ignore[arg-type]  # quiet: all priced
+                    value += money.usd_value(position.quantity, price)  # type: ignore[arg-type]
+                total = cash + value
+            if c.day != dates[t]:
+                c.day = dates[t]
                 c.day_start_value_usd = total
                 c.trades_today = 0
-            a.equity.add(total)
-            equity.append((now, total, total - cash))
+            add(total)
+            append((now, total, total - cash))
             if c.tick_number % every == 0:
                 metrics.append(MetricsComputed(a.performance(now, portfolio_snapshot(portfolio))))
         now = self.ticks[stop - 1]
@@ -218,8 +258,11 @@ class FastForward:
         thoughts = (stop - start) * self.token_count
         c.thoughts += thoughts
         for symbol in self.symbols:
-            history = a.history.setdefault(symbol, deque(maxlen=HISTORY_LENGTH))
-            history.extend(self.prices[symbol][start:stop])  # type: ignore[arg-type]
+            a.remember(
+                symbol,
+                self.prices[symbol][start:stop],  # type: ignore[arg-type]  # quiet: all priced
+                self.floats[symbol][max(start, stop - VOLATILITY_CLOSES) : stop].tolist(),
+            )
         events: list[Event] = []
         if metrics and metrics[-1].metrics.computed_at == now:
             events.append(metrics[-1])
@@ -234,8 +277,11 @@ class FastForward:
         return QuietTicks(tuple(equity), thoughts, tuple(metrics), last)
 
 
-def _state_screen(on: BoolArray, near: BoolArray | None, tripped: set[str], name: str) -> BoolArray:
-    """Ticks where a breaker's (float) state differs from its state now, or is too close to call."""
+def _state_screen(
+    on: BoolArray | bool, near: BoolArray | bool | None, tripped: set[str], name: str
+) -> BoolArray | bool:
+    """Ticks where a breaker's (float) state differs from its state now, or is too close to call
+    (one flag for the whole stretch when the state cannot vary over it)."""
     flagged: BoolArray = np.not_equal(on, name in tripped)
     return flagged if near is None else flagged | near
 
@@ -248,9 +294,14 @@ def _carry_forward(values: FloatArray) -> FloatArray:
 
 
 def _exit_screen(
-    position: Position, prices: FloatArray, times: Sequence[datetime], config: TradingConfig
+    position: Position,
+    prices: FloatArray,
+    ticks: Sequence[datetime],
+    start: int,
+    config: TradingConfig,
 ) -> BoolArray:
-    """Ticks where one of the exit rules (`risk.DEFAULT_EXITS`) might close `position`."""
+    """Ticks `start` .. `start + len(prices) - 1` where one of the exit rules
+    (`risk.DEFAULT_EXITS`) might close `position`."""
     quantity = float(position.quantity)
     cost = float(position.cost_basis_usd)
     value = quantity * prices
@@ -271,5 +322,5 @@ def _exit_screen(
         )
     if config.max_hold_hours:
         due = position.opened_at + timedelta(hours=float(config.max_hold_hours))
-        flagged[bisect.bisect_left(times, due) :] = True
+        flagged[bisect.bisect_left(ticks, due, start, start + len(prices)) - start :] = True
     return flagged

@@ -41,15 +41,22 @@ class EquityCurve:
         return self.points
 
     def add(self, value: Decimal) -> None:
+        """One more point. A value equal to the last one (a flat book) is a zero return and
+        cannot move the peak or the drawdown, so it skips the Decimal divisions."""
         self.points += 1
-        if self._last is not None and self._last > 0:
-            r = float(value / self._last - 1)
+        last = self._last
+        if last is not None and last > 0:
+            r = 0.0 if value == last else float(value / last - 1)
             self._returns += 1
             delta = r - self._mean
             self._mean += delta / self._returns
             self._m2 += delta * (r - self._mean)
             self._downside += min(r, 0.0) ** 2
+        if last is None or value != last:
+            self._track_drawdown(value)
         self._last = value
+
+    def _track_drawdown(self, value: Decimal) -> None:
         self._peak = max(self._peak, value)
         if self._peak > 0:
             self._worst = max(self._worst, (self._peak - value) / self._peak)

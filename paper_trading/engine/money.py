@@ -54,6 +54,13 @@ def ratio(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(_RATIO_STEP, rounding=ROUND_HALF_EVEN, context=CONTEXT)
 
 
+def usd_value(quantity: Decimal, price: Decimal) -> Decimal:
+    """`usd(mul(quantity, price))` in one step: what a holding is worth, marked every bar."""
+    return CONTEXT.multiply(quantity, price).quantize(
+        _USD_STEP, rounding=ROUND_HALF_EVEN, context=CONTEXT
+    )
+
+
 def mul(a: Decimal, b: Decimal) -> Decimal:
     """Multiply without the default context's 28-digit rounding."""
     return CONTEXT.multiply(a, b)

@@ -52,7 +52,7 @@ class Position:
 
     @property
     def current_value_usd(self) -> Decimal:
-        return money.usd(money.mul(self.quantity, self.current_price_usd))
+        return money.usd_value(self.quantity, self.current_price_usd)
 
     @property
     def unrealized_pnl_usd(self) -> Decimal:

@@ -85,6 +85,22 @@ def test_modelled_base_fee_replays_the_rule_over_seeded_blocks() -> None:
     assert 2 * GWEI * 0.875**64 < fee < 2 * GWEI * 1.125**64
 
 
+def test_modelled_base_fee_clamps_each_block_at_the_floor_and_block_after_block() -> None:
+    # Arbitrum starts on its floor: the rule is applied, then the floor, at every block. One
+    # model asked block after block (overlapping windows) agrees with a fresh model per block.
+    floor_wei = 10_000_000
+    limit = ARBITRUM.gas.block_gas_limit
+    model = GasModel(ARBITRUM, seed=9)
+    for step in range(0, 200, 3):
+        moment = NOW + timedelta(seconds=step / 4)
+        block = model.block_number(moment)
+        fee = floor_wei
+        for number in range(block - HISTORY_BLOCKS, block):
+            fee = max(floor_wei, next_base_fee(fee, block_gas_used(9, 42161, number, limit), limit))
+        assert model.modelled_base_fee_wei(moment) == fee
+        assert GasModel(ARBITRUM, seed=9).modelled_base_fee_wei(moment) == fee
+
+
 @pytest.mark.parametrize("chain", [ARBITRUM, BASE_SEPOLIA, BASE, ETHEREUM])
 def test_base_fee_never_under_the_chain_minimum(chain: Chain) -> None:
     floor_wei = int(chain.gas.min_base_fee_gwei * GWEI)

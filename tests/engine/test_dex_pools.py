@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from math import floor, isqrt
 
 import pytest
 from hypothesis import given
@@ -174,6 +175,53 @@ def test_v3_position_holds_the_tvl_within_its_range() -> None:
     # Range edges: 2250 and 2750 USDC per WETH.
     assert sa * sa * 10**12 == pytest.approx(2250, rel=1e-12)
     assert sb * sb * 10**12 == pytest.approx(2750, rel=1e-12)
+
+
+def _v3_by_fractions(spec: PoolSpec, mid: Fraction, token0_is_token: bool) -> tuple[int, ...]:
+    """The V3 position worked out with `Fraction`s, step by step from the real-number formulas:
+    (liquidity, sqrtP, sqrtA, sqrtB) for a token with 18 decimals against 6-decimal USDC."""
+    to_raw = Fraction(10) ** (6 - 18)
+
+    def sqrt_x96(usd: Fraction) -> int:
+        raw = usd * to_raw if token0_is_token else 1 / (usd * to_raw)
+        return isqrt(floor(raw * Q96 * Q96))
+
+    width = Fraction(spec.range_percent) / 100
+    sqrt_p = sqrt_x96(mid)
+    sqrt_a, sqrt_b = sorted(sqrt_x96(mid * k) for k in (1 - width, 1 + width))
+    sp, sa, sb = (Fraction(s, Q96) for s in (sqrt_p, sqrt_a, sqrt_b))
+    per_l0, per_l1 = (sb - sp) / (sp * sb), sp - sa
+    usd_token, usd_quote = mid / 10**18, Fraction(1, 10**6)
+    u0, u1 = (usd_token, usd_quote) if token0_is_token else (usd_quote, usd_token)
+    l_target = Fraction(spec.tvl_usd) / (per_l0 * u0 + per_l1 * u1)
+    amount0, amount1 = floor(l_target * per_l0), floor(l_target * per_l1)
+    lo, hi = sqrt_a, sqrt_b
+    by0 = amount0 * (sqrt_p * hi // Q96) // (hi - sqrt_p)
+    by1 = amount1 * Q96 // (sqrt_p - lo)
+    return min(by0, by1), sqrt_p, sqrt_a, sqrt_b
+
+
+@given(
+    mid=st.decimals(min_value="0.000001", max_value="1000000", places=8),
+    tvl=st.integers(min_value=10**4, max_value=10**10),
+    range_percent=st.sampled_from(["0.5", "10", "33.3", "90"]),
+)
+def test_v3_pool_in_integers_equals_the_fraction_formulas(
+    mid: Decimal, tvl: int, range_percent: str
+) -> None:
+    """The pool is built over integer numerators and denominators; same numbers as Fractions."""
+    spec = PoolSpec(PoolKind.V3, 500, Decimal(tvl), Decimal(range_percent))
+    # WETH is token0 on Base (address below USDC's) and token1 on Ethereum.
+    for chain, token0_is_token in ((BASE, True), (ETHEREUM, False)):
+        pool = build_pool(spec, chain.token("WETH"), chain.quote_token, mid)
+        assert isinstance(pool, V3Pool)
+        expected = _v3_by_fractions(spec, Fraction(mid), token0_is_token)
+        assert (
+            pool.liquidity,
+            pool.sqrt_price_x96,
+            pool.sqrt_lower_x96,
+            pool.sqrt_upper_x96,
+        ) == expected
 
 
 def test_v3_pool_swaps_both_ways_near_the_mid() -> None:

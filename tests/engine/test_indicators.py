@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paper_trading.engine.strategies import indicators
 
@@ -39,6 +43,17 @@ def test_volatility_is_sample_stdev_of_log_returns_in_percent() -> None:
     assert expected == pytest.approx(14.19, abs=0.01)
     # Only the last `period` returns count.
     assert indicators.volatility(prices(1, 100, 110, 99), 2) == pytest.approx(expected)
+
+
+@given(st.lists(st.floats(min_value=1e-6, max_value=1e9), min_size=3, max_size=80))
+def test_volatility_is_the_textbook_formula_to_the_bit(closes: list[float]) -> None:
+    # The sample stdev written out plainly; the engine's mapped version must match exactly,
+    # since a swap's simulated price drift is drawn with it.
+    period = len(closes) - 1
+    returns = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+    mean = statistics.fmean(returns)
+    variance = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    assert indicators.volatility(closes, period) == math.sqrt(variance) * 100.0
 
 
 def test_volatility_of_a_constant_growth_series_is_zero() -> None:

@@ -31,6 +31,18 @@ def test_sortino_of_a_worked_example() -> None:
     assert metrics.sortino_ratio([D(100), D(110), D(121)], QUARTER) is None
 
 
+def test_flat_bars_count_as_zero_returns() -> None:
+    # A flat book repeats its value: returns +10%, 0, -10%, 0, 0 (a zero return is a bar too).
+    # mean = 0 / 5 = 0 -> Sharpe 0; downside = sqrt(0.01 / 5) = 0.044721 -> Sortino 0.
+    equity = [D(100), D(110), D("110.00"), D(99), D(99), D("99.0")]
+    assert metrics.sharpe_ratio(equity, QUARTER) == D(0)
+    assert metrics.sortino_ratio(equity, QUARTER) == D(0)
+    # +10%, 0, 0: mean 0.033333, sample stdev 0.057735 -> 0.577350 x 2 = 1.154701.
+    assert metrics.sharpe_ratio([D(100), D(110), D(110), D(110)], QUARTER) == D("1.1547")
+    # Peak 110 then 99 held: 10% down, however long it stays there.
+    assert metrics.max_drawdown_percent(equity) == D(10)
+
+
 def test_drawdown_series_and_its_maximum() -> None:
     equity = [D(100), D(120), D(90), D(130), D(117)]
     # Peaks 100, 120, 120, 130, 130: falls 0, 0, 30/120, 0, 13/130.

@@ -325,3 +325,14 @@ def test_any_sequence_of_simulated_swaps_keeps_the_ledger_exact(
         if fill.reverted:
             assert entry.net_pnl_usd == -fill.total_gas_usd
         assert all(pos.quantity > 0 for pos in p.positions.values())
+
+
+@given(
+    quantity=st.decimals(min_value=0, max_value=10**9, places=18),
+    price=st.decimals(min_value="0.000000000000000001", max_value=10**7, places=18),
+)
+def test_a_holding_is_valued_as_the_rounded_product(quantity: Decimal, price: Decimal) -> None:
+    # One step (marked every bar) and two steps (everywhere else) book the same cents.
+    value = money.usd_value(quantity, price)
+    assert value == money.usd(money.mul(quantity, price))
+    assert value.as_tuple().exponent == -money.USD_PLACES

@@ -102,6 +102,14 @@ def test_shipped_history_is_oldest_first_and_bounded(shipped: ReplaySource) -> N
     assert shipped.history("ETH", until, 0) == []
 
 
+def test_recording_is_the_whole_history_with_float_closes(shipped: ReplaySource) -> None:
+    times, closes, floats = shipped.recording("eth")
+    everything = shipped.history("ETH", times[-1], len(times) + 1)
+    assert list(zip(times, closes, strict=True)) == everything
+    assert list(floats) == [float(c) for c in closes]
+    assert shipped.recording("XYZ") == ((), (), ())
+
+
 def test_full_replay_is_fast(shipped: ReplaySource) -> None:
     symbols = shipped.symbols_available()
     started = time.perf_counter()

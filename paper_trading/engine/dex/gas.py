@@ -27,8 +27,8 @@ GWEI_DECIMALS = 9
 NATIVE_DECIMALS = 18
 #: How many blocks of the EIP-1559 rule lead up to a modelled base fee.
 HISTORY_BLOCKS = 64
-#: Blocks whose modelled gas used a GasModel remembers (a few hundred kB at most).
-_GAS_USED_CACHE_BLOCKS = 4096
+#: Blocks whose modelled base fee a GasModel remembers (a few hundred kB at most).
+_BASE_FEE_CACHE_BLOCKS = 4096
 
 # Fjord L1 data fee constants (OP-stack GasPriceOracle).
 FJORD_MIN_SIZE_SCALED = 100 * 1_000_000
@@ -140,11 +140,22 @@ class GasModel:
         self.seed = seed
         self.overrides = overrides
         self.live = live
-        #: Each modelled block's gas used, drawn once: consecutive bills share 63 of their 64
-        #: blocks, and seeding a generator per block was most of a backtest's trade cost.
-        self._gas_used: dict[int, int] = {}
+        #: The last replayed window of blocks' gas used (first block, draws): consecutive
+        #: blocks' bills share 63 of their 64 blocks.
+        self._last_window: tuple[int, list[int]] = (0, [])
         #: Each modelled block's base fee: a swap is quoted and then billed in the same block.
         self._base_fee: dict[int, int] = {}
+        profile = chain.gas
+        self._floor_wei = _wei(profile.min_base_fee_gwei)
+        self._start_wei = max(self._floor_wei, _wei(profile.base_fee_gwei))
+        self._tip_wei = _wei(profile.priority_fee_gwei)
+        self._last_block: tuple[datetime, int] = (EPOCH, 0)
+        #: The last modelled bill and what it was for (GasCost is immutable, so it is shared).
+        self._last_bill: tuple[object, GasCost] | None = None
+        #: `block_gas_used` for this seed and chain: the hash state of "seed:chain:" is copied
+        #: and the block number added, the same digest as hashing the whole text for less.
+        self._gas_used_prefix = hashlib.blake2b(f"{seed}:{chain.chain_id}:".encode(), digest_size=8)
+        self._gas_used_modulus = profile.block_gas_limit + 1
 
     def live_figures(self) -> LiveGasFigures | None:
         """Figures to bill with instead of the model, or None when the model applies."""
@@ -161,35 +172,58 @@ class GasModel:
             return None
 
     def block_number(self, now: datetime) -> int:
-        """Model block height: whole block times since the epoch."""
-        return blocks_since(EPOCH, now, self.chain.gas.block_time_seconds)
+        """Model block height: whole block times since the epoch (the last one remembered: a
+        swap asks it for its quote, its fill and their bills at one moment)."""
+        last_now, last_block = self._last_block
+        if now == last_now and now.tzinfo is not None:
+            return last_block
+        block = blocks_since(EPOCH, now, self.chain.gas.block_time_seconds)
+        self._last_block = (now, block)
+        return block
 
     def modelled_base_fee_wei(self, now: datetime) -> int:
-        """Base fee of the block at `now`, replayed from the profile over the blocks before it."""
-        profile = self.chain.gas
-        floor_wei = _wei(profile.min_base_fee_gwei)
-        fee = max(floor_wei, _wei(profile.base_fee_gwei))
+        """Base fee of the block at `now`, replayed from the profile over the blocks before it.
+
+        `next_base_fee` and the floor are inlined (a fee that rises cannot fall under the
+        floor): this loop is most of a backtest swap's gas bill.
+        """
         block = self.block_number(now)
         cached = self._base_fee.get(block)
         if cached is not None:
             return cached
-        if len(self._base_fee) >= _GAS_USED_CACHE_BLOCKS:
+        if len(self._base_fee) >= _BASE_FEE_CACHE_BLOCKS:
             self._base_fee.clear()
-        for number in range(block - HISTORY_BLOCKS, block):
-            gas_used = self._modelled_gas_used(number)
-            fee = max(floor_wei, next_base_fee(fee, gas_used, profile.block_gas_limit))
+        floor_wei = self._floor_wei
+        fee = self._start_wei
+        target = self.chain.gas.block_gas_limit // 2
+        for gas_used in self._window(block - HISTORY_BLOCKS):
+            if gas_used > target:
+                rise = fee * (gas_used - target) // target // 8
+                fee += rise if rise else 1
+            else:
+                fee -= fee * (target - gas_used) // target // 8
+                if fee < floor_wei:
+                    fee = floor_wei
         self._base_fee[block] = fee
         return fee
 
-    def _modelled_gas_used(self, number: int) -> int:
-        gas_used = self._gas_used.get(number)
-        if gas_used is None:
-            if len(self._gas_used) >= _GAS_USED_CACHE_BLOCKS:
-                self._gas_used.clear()
-            gas_used = self._gas_used[number] = block_gas_used(
-                self.seed, self.chain.chain_id, number, self.chain.gas.block_gas_limit
-            )
-        return gas_used
+    def _window(self, first: int) -> list[int]:
+        """Gas used by blocks `first` .. `first + HISTORY_BLOCKS - 1`, reusing the last window's
+        draws where they overlap (a transaction manager asks block after block)."""
+        last_first, last = self._last_window
+        draws = []
+        prefix = self._gas_used_prefix
+        modulus = self._gas_used_modulus
+        for number in range(first, first + HISTORY_BLOCKS):
+            i = number - last_first
+            if 0 <= i < len(last):
+                draws.append(last[i])
+            else:
+                h = prefix.copy()
+                h.update(b"%d" % number)
+                draws.append(int.from_bytes(h.digest(), "big") % modulus)
+        self._last_window = (first, draws)
+        return draws
 
     def cost(
         self,
@@ -209,20 +243,27 @@ class GasModel:
             base_wei, tip_wei = fees.base_fee_wei, fees.tip_wei
         elif live is None:
             base_wei = self.modelled_base_fee_wei(now)
-            tip_wei = _wei(profile.priority_fee_gwei)
+            tip_wei = self._tip_wei
         else:
             base_wei = _wei(live.base_fee_gwei)
             tip_wei = _wei(live.priority_fee_gwei)
         if profile.ignores_priority_fee:
             tip_wei = 0
         units = gas_units + profile.l1_gas_units
+        key = None
+        if live is None:
+            # A swap's quote and its fill are billed alike in one block: the same bill twice.
+            key = (units, base_wei, tip_wei, tx_fastlz_size, native_price_usd.as_tuple())
+            last = self._last_bill
+            if last is not None and last[0] == key:
+                return last[1]
         execution = money.from_base_units(units * (base_wei + tip_wei), NATIVE_DECIMALS)
         if live is not None and live.l1_fee_native is not None:
             l1_fee = live.l1_fee_native
         else:
             l1_fee = self._modelled_l1_fee(tx_fastlz_size)
         total = money.CONTEXT.add(execution, l1_fee)
-        return GasCost(
+        bill = GasCost(
             gas_units=units,
             base_fee_gwei=money.from_base_units(base_wei, GWEI_DECIMALS),
             priority_fee_gwei=money.from_base_units(tip_wei, GWEI_DECIMALS),
@@ -233,6 +274,9 @@ class GasModel:
             total_usd=money.usd(money.mul(total, native_price_usd)),
             source="default" if live is None else "rpc",
         )
+        if key is not None:
+            self._last_bill = (key, bill)
+        return bill
 
     def approval_cost(
         self, now: datetime, native_price_usd: Decimal, fees: FeesPaid | None = None

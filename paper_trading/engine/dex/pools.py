@@ -133,19 +133,18 @@ def liquidity_for_amounts(
     sqrt_price: int, sqrt_a: int, sqrt_b: int, amount0: int, amount1: int
 ) -> int:
     """LiquidityAmounts.getLiquidityForAmounts: the most L both amounts can back."""
-    sqrt_a, sqrt_b = sorted((sqrt_a, sqrt_b))
-
-    def for_amount0(lo: int, hi: int) -> int:
-        return amount0 * (lo * hi // Q96) // (hi - lo)
-
-    def for_amount1(lo: int, hi: int) -> int:
-        return amount1 * Q96 // (hi - lo)
-
+    if sqrt_a > sqrt_b:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
+    # For amount0 between prices lo < hi: amount0 * (lo * hi / Q96) / (hi - lo);
+    # for amount1: amount1 * Q96 / (hi - lo).
     if sqrt_price <= sqrt_a:
-        return for_amount0(sqrt_a, sqrt_b)
+        return amount0 * (sqrt_a * sqrt_b // Q96) // (sqrt_b - sqrt_a)
     if sqrt_price < sqrt_b:
-        return min(for_amount0(sqrt_price, sqrt_b), for_amount1(sqrt_a, sqrt_price))
-    return for_amount1(sqrt_a, sqrt_b)
+        return min(
+            amount0 * (sqrt_price * sqrt_b // Q96) // (sqrt_b - sqrt_price),
+            amount1 * Q96 // (sqrt_price - sqrt_a),
+        )
+    return amount1 * Q96 // (sqrt_b - sqrt_a)
 
 
 # --- Pools ------------------------------------------------------------------------------------
@@ -226,10 +225,19 @@ class V3Pool:
 Pool = V2Pool | V3Pool
 
 
-def _raw_price(token: Token, quote: Token, token0: Token, usd_per_token: Fraction) -> Fraction:
-    """Token1 base units per token0 base unit when one token is worth `usd_per_token` USDC."""
-    quote_per_token_units = usd_per_token * Fraction(10) ** (quote.decimals - token.decimals)
-    return quote_per_token_units if token0 == token else 1 / quote_per_token_units
+def _sqrt_price_at(num: int, den: int, shift: int, token_is_0: bool) -> int:
+    """sqrtPriceX96 when the token is worth `num / den` USDC, in integers only.
+
+    The raw price is quote base units per token base unit (`shift` is quote decimals minus
+    token decimals), inverted when the token is token1; `sqrt_price_x96` of that exact ratio.
+    """
+    if shift >= 0:
+        num *= 10**shift
+    else:
+        den *= 10**-shift
+    if not token_is_0:
+        num, den = den, num
+    return isqrt((num << 192) // den)
 
 
 def build_pool(spec: PoolSpec, token: Token, quote: Token, mid_price_usd: Decimal) -> Pool:
@@ -248,27 +256,45 @@ def build_pool(spec: PoolSpec, token: Token, quote: Token, mid_price_usd: Decima
         if min(reserves.values()) <= 0:
             raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")
         return V2Pool(token0, token1, reserves[token0], reserves[token1], spec.fee_pips)
-    return _build_v3(spec, token, quote, token0, token1, Fraction(mid_price_usd))
+    return _build_v3(spec, token, quote, token0, token1, mid_price_usd)
 
 
 def _build_v3(
-    spec: PoolSpec, token: Token, quote: Token, token0: Token, token1: Token, mid: Fraction
+    spec: PoolSpec, token: Token, quote: Token, token0: Token, token1: Token, mid: Decimal
 ) -> V3Pool:
-    """Deposit the TVL over the range at the current price, then derive L from the amounts."""
-    width = Fraction(spec.range_percent) / 100
-    if not 0 < width < 1:
+    """Deposit the TVL over the range at the current price, then derive L from the amounts.
+
+    Exact rational arithmetic written out over integer numerators and denominators (a
+    `Fraction` per step cost most of a backtest's swap); every floor is of the same rational.
+    """
+    width_num, width_den = spec.range_percent.as_integer_ratio()
+    width_den *= 100
+    if not 0 < width_num < width_den:
         raise ValueError(f"V3 range must be between 0 and 100 percent, got {spec.range_percent}")
-    sqrt_p = sqrt_price_x96(_raw_price(token, quote, token0, mid))
-    sqrt_a, sqrt_b = sorted(
-        sqrt_price_x96(_raw_price(token, quote, token0, mid * k)) for k in (1 - width, 1 + width)
-    )
-    # Amounts per unit of liquidity at this price (real numbers), valued in USD.
-    sp, sa, sb = (Fraction(s, Q96) for s in (sqrt_p, sqrt_a, sqrt_b))
-    per_l = {token0: (sb - sp) / (sp * sb), token1: sp - sa}
-    usd_per_unit = {quote: Fraction(1, 10**quote.decimals), token: mid / 10**token.decimals}
-    usd_per_l = sum(per_l[t] * usd_per_unit[t] for t in (token0, token1))
-    l_target = Fraction(spec.tvl_usd) / usd_per_l
-    amount0, amount1 = (floor(l_target * per_l[t]) for t in (token0, token1))
+    mid_num, mid_den = mid.as_integer_ratio()
+    shift = quote.decimals - token.decimals
+    token_is_0 = token0 == token
+    sqrt_p = _sqrt_price_at(mid_num, mid_den, shift, token_is_0)
+    range_den = mid_den * width_den
+    sqrt_a = _sqrt_price_at(mid_num * (width_den - width_num), range_den, shift, token_is_0)
+    sqrt_b = _sqrt_price_at(mid_num * (width_den + width_num), range_den, shift, token_is_0)
+    if sqrt_a > sqrt_b:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
+    # Amounts per unit of liquidity at this price (real numbers), valued in USD:
+    # token0 Q96 (sb - sp) / (sp sb), token1 (sp - sa) / Q96, as numerator / denominator.
+    per_l0 = (Q96 * (sqrt_b - sqrt_p), sqrt_p * sqrt_b)
+    per_l1 = (sqrt_p - sqrt_a, Q96)
+    usd_quote = (1, 10**quote.decimals)
+    usd_token = (mid_num, mid_den * 10**token.decimals)
+    u0, u1 = (usd_token, usd_quote) if token_is_0 else (usd_quote, usd_token)
+    # USD per unit of liquidity, a / b.
+    a = per_l0[0] * u0[0] * per_l1[1] * u1[1] + per_l1[0] * u1[0] * per_l0[1] * u0[1]
+    b = per_l0[1] * u0[1] * per_l1[1] * u1[1]
+    # Liquidity for the TVL is tvl / (a / b); each amount is floor(that x its per-L amount).
+    tvl_num, tvl_den = spec.tvl_usd.as_integer_ratio()
+    tvl_b, tvl_a = tvl_num * b, tvl_den * a
+    amount0 = tvl_b * per_l0[0] // (tvl_a * per_l0[1])
+    amount1 = tvl_b * per_l1[0] // (tvl_a * per_l1[1])
     liquidity = liquidity_for_amounts(sqrt_p, sqrt_a, sqrt_b, amount0, amount1)
     if liquidity <= 0:
         raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")

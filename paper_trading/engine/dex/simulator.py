@@ -28,6 +28,8 @@ V2_REVERT_GAS = 30_000
 V3_REVERT_GAS_PERCENT = 95
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
 _SHORT = Context(prec=8)
 
 
@@ -104,9 +106,9 @@ class DexSimulator:
                 f"{amount_in} {token_in.symbol} is too small: the swap would return no "
                 f"{token_out.symbol}"
             )
-        with localcontext(money.CONTEXT):
-            keep = 1 - slippage_tolerance_percent / 100
-            min_units = int((leg.out_units * keep).to_integral_value(ROUND_DOWN))
+        c = money.CONTEXT
+        keep = c.subtract(_ONE, c.divide(slippage_tolerance_percent, _HUNDRED))
+        min_units = int(c.multiply(leg.out_units, keep).to_integral_value(ROUND_DOWN))
         return SwapQuote(
             chain_id=self.chain.chain_id,
             symbol=token.symbol,
@@ -266,15 +268,16 @@ class DexSimulator:
         amount_in = money.from_base_units(swap.amount_in, token_in.decimals)
         amount_out = money.from_base_units(swap.amount_out, token_out.decimals)
         fee = money.from_base_units(swap.fee_amount, token_in.decimals)
-        with localcontext(money.CONTEXT):
-            if side is Side.BUY:
-                in_usd, out_usd, fee_usd = amount_in, amount_out * mid, fee
-                execution_price = amount_in / amount_out if amount_out else _ZERO
-            else:
-                in_usd, out_usd, fee_usd = amount_in * mid, amount_out, fee * mid
-                execution_price = amount_out / amount_in
-            fee_bps = fee / amount_in * money.BPS
-            shortfall_bps = (1 - out_usd / in_usd) * money.BPS
+        # The engine's context's operations, as `localcontext(money.CONTEXT)` would apply them.
+        c = money.CONTEXT
+        if side is Side.BUY:
+            in_usd, out_usd, fee_usd = amount_in, c.multiply(amount_out, mid), fee
+            execution_price = c.divide(amount_in, amount_out) if amount_out else _ZERO
+        else:
+            in_usd, out_usd, fee_usd = c.multiply(amount_in, mid), amount_out, c.multiply(fee, mid)
+            execution_price = c.divide(amount_out, amount_in)
+        fee_bps = c.multiply(c.divide(fee, amount_in), money.BPS)
+        shortfall_bps = c.multiply(c.subtract(_ONE, c.divide(out_usd, in_usd)), money.BPS)
         return _Leg(
             amount_in=money.qty(amount_in),
             amount_out=money.qty(amount_out),

@@ -50,6 +50,9 @@ class _Series:
     times: list[datetime] = field(default_factory=list)
     closes: list[Decimal] = field(default_factory=list)
     by_time: dict[datetime, Decimal] = field(default_factory=dict)
+    #: `closes` as floats, for indicators and screens over the whole recording (a Decimal
+    #: converts to float through its text, so this is done once, when loading).
+    floats: list[float] = field(default_factory=list)
 
 
 def _load(path: Path, bar: timedelta) -> _Series:
@@ -68,6 +71,7 @@ def _load(path: Path, bar: timedelta) -> _Series:
                 raise ValueError(f"{path.name} line {line_no}: non-positive close {close}")
             series.times.append(closed)
             series.closes.append(close)
+            series.floats.append(float(close))
             series.by_time[closed] = close
     return series
 
@@ -160,6 +164,16 @@ class ReplaySource:
         end = bisect_right(series.times, _utc(until, "until"))
         begin = max(0, end - limit)
         return list(zip(series.times[begin:end], series.closes[begin:end], strict=True))
+
+    def recording(
+        self, symbol: str
+    ) -> tuple[Sequence[datetime], Sequence[Decimal], Sequence[float]]:
+        """`symbol`'s whole recording: close times, closes and the closes as floats (empty for
+        an unknown symbol). The sequences are the source's own: read them, do not change them."""
+        series = self._series.get(symbol.upper())
+        if series is None:
+            return (), (), ()
+        return series.times, series.closes, series.floats
 
     def _missing_reason(self, symbol: str, series: _Series, at: datetime) -> str:
         first, last = series.times[0], series.times[-1]

@@ -11,10 +11,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from decimal import Decimal
-from itertools import pairwise
+from itertools import pairwise, repeat
+from operator import sub, truediv
 
 
-def _tail(prices: Sequence[Decimal], count: int) -> list[float] | None:
+def _tail(prices: Sequence[Decimal] | Sequence[float], count: int) -> list[float] | None:
     if len(prices) < count:
         return None
     return [float(p) for p in prices[len(prices) - count :]]
@@ -58,7 +59,7 @@ def rate_of_change(prices: Sequence[Decimal], period: int) -> float | None:
     return (tail[-1] / tail[0] - 1.0) * 100.0
 
 
-def volatility(prices: Sequence[Decimal], period: int) -> float | None:
+def volatility(prices: Sequence[Decimal] | Sequence[float], period: int) -> float | None:
     """Realized volatility: sample stdev of the last `period` log returns, in percent per bar.
 
     Log returns make up and down moves of the same size count the same, whatever the price level.
@@ -67,10 +68,11 @@ def volatility(prices: Sequence[Decimal], period: int) -> float | None:
     tail = _tail(prices, period + 1)
     if tail is None:
         return None
-    returns = [math.log(b / a) for a, b in pairwise(tail)]
+    # log(b / a) for each pair, and below (r - mean) ** 2, mapped in C: a swap asks for this.
+    returns = list(map(math.log, map(truediv, tail[1:], tail[:-1])))
     # statistics.stdev is exact (rational arithmetic) and too slow for every tick of a replay.
     mean = statistics.fmean(returns)
-    variance = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    variance = math.fsum(map(pow, map(sub, returns, repeat(mean)), repeat(2))) / (len(returns) - 1)
     return math.sqrt(variance) * 100.0
 
 
