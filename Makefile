@@ -40,14 +40,15 @@ typecheck: $(BIN)/.installed
 
 test: lint typecheck test-suite
 
-# The whole suite once more on PostgreSQL (DATABASE_URL=postgres://...), except the tests that
-# start processes on databases of their own.
+# Every test that touches the database once more on PostgreSQL (DATABASE_URL=postgres://...):
+# not tests/engine (plain Python, no Django), nor the tests that start processes on databases of
+# their own.
 test-postgres: $(BIN)/.installed
-	$(BIN)/pytest -m "not own_database" --no-cov
+	$(BIN)/pytest tests/paper_trading tests/browser tests/integration -m "not own_database" --no-cov --durations=20
 
 # The tests alone.
 test-suite: $(BIN)/.installed $(VENDOR)/.installed
-	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
+	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json --durations=20
 
 # The abuse tests at full size: schemathesis with 500 examples per operation (CI runs 25), the
 # two-user authorization sweep, SIWE forgeries, malformed bodies, CSRF, production settings.
