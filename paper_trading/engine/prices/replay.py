@@ -96,8 +96,9 @@ class _Series:
 def _load(path: Path, bar: timedelta) -> _Series:
     bar_us = bar // timedelta(microseconds=1)
     times = array("q")
-    #: Each close as (integer, decimal places), places at most PRICE_PLACES as quantized.
-    coefficients: list[int] = []
+    #: Each close as an integer of 10**-places USD (places as written, at most PRICE_PLACES),
+    #: in int64 while they fit and as Python ints after one does not.
+    coefficients: array[int] | list[int] = array("q")
     places = array("b")
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for line_no, row in enumerate(csv.DictReader(handle), start=2):
@@ -114,16 +115,29 @@ def _load(path: Path, bar: timedelta) -> _Series:
                 raise ValueError(f"{path.name} line {line_no}: non-positive close {close}")
             exponent = text.as_tuple().exponent
             shown = min(money.PRICE_PLACES, max(0, -exponent if isinstance(exponent, int) else 0))
+            coefficient = int(close.scaleb(shown, context=money.CONTEXT))
+            try:
+                coefficients.append(coefficient)
+            except OverflowError:
+                coefficients = [*coefficients, coefficient]
             times.append(closed)
-            coefficients.append(int(close.scaleb(shown, context=money.CONTEXT)))
             places.append(shown)
+    # Views of the arrays' own memory: a 100,000-bar recording loads without copies.
+    return _Series(np.frombuffer(times, dtype=np.int64), *_units(coefficients, places))
+
+
+def _units(coefficients: array[int] | list[int], places: array[int]) -> tuple[NDArray[Any], int]:
+    """The coefficients on one scale (the most places any has): int64 if they fit, else ints."""
     scale = max(places, default=0)
-    exact = [c * 10 ** (scale - p) for c, p in zip(coefficients, places, strict=True)]
-    try:
-        units = np.array(exact, dtype=np.int64)
-    except OverflowError:
-        units = np.array(exact, dtype=object)
-    return _Series(np.frombuffer(times, dtype=np.int64).copy(), units, scale)
+    shift = scale - np.frombuffer(places, dtype=np.int8).astype(np.int64)
+    if isinstance(coefficients, array):
+        values = np.frombuffer(coefficients, dtype=np.int64)
+        factor = 10**shift
+        if np.all(values <= np.iinfo(np.int64).max // factor):
+            values *= factor
+            return values, scale
+    exact = [c * 10**s for c, s in zip(coefficients, shift.tolist(), strict=True)]
+    return np.array(exact, dtype=object), scale
 
 
 def _utc(moment: datetime, what: str) -> datetime:
