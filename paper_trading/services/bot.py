@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -316,6 +316,7 @@ def _schedule_and_source(
     session: PaperTradingSession, strategy: Strategy
 ) -> tuple[ReplaySchedule, ReplaySource | SyntheticSource, int]:
     source: ReplaySource | SyntheticSource
+    timeline: Sequence[datetime]
     if session.price_source == PaperTradingSession.PriceSource.SYNTHETIC:
         source = SyntheticSource(
             seed=session.seed, start=SYNTHETIC_EPOCH, step_seconds=session.tick_interval_seconds
@@ -325,7 +326,7 @@ def _schedule_and_source(
     else:
         folder = Path(session.data_dir) if session.data_dir else DEFAULT_DATA_DIR
         source = ReplaySource(data_dir=folder, interval=session.bar_interval)
-        timeline = source.timeline(session.period_start, session.period_end)
+        timeline = source.close_times(session.period_start, session.period_end)
         if not timeline:
             raise ReplayExhaustedError(
                 f"no recorded {session.bar_interval} prices in {folder} for that period"

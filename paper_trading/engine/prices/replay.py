@@ -12,12 +12,12 @@ import csv
 import gzip
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -91,6 +91,31 @@ class _Series:
 
     def close(self, i: int) -> Decimal:
         return money.price(Decimal(int(self.units[i])).scaleb(-self.scale, context=money.CONTEXT))
+
+
+class Timeline(Sequence[datetime]):
+    """Increasing UTC moments kept as int64 microseconds: 8 bytes each instead of ~56."""
+
+    def __init__(self, micros: NDArray[np.int64]) -> None:
+        self._micros = micros
+
+    def __len__(self) -> int:
+        return len(self._micros)
+
+    @overload
+    def __getitem__(self, index: int) -> datetime: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Timeline: ...
+
+    def __getitem__(self, index: int | slice) -> datetime | Timeline:
+        if isinstance(index, slice):
+            return Timeline(self._micros[index])
+        return _moment(int(self._micros[index]))
+
+    def __iter__(self) -> Iterator[datetime]:
+        for micros in self._micros:
+            yield _moment(int(micros))
 
 
 def _load(path: Path, bar: timedelta) -> _Series:
@@ -195,18 +220,25 @@ class ReplaySource:
         symbols: Sequence[str] | None = None,
     ) -> list[datetime]:
         """Every close time at which at least one of `symbols` has a bar, within [start, end]."""
+        return list(self.close_times(start, end, symbols))
+
+    def close_times(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> Timeline:
+        """`timeline()` without a datetime object per bar, for a bot's schedule of many bars."""
         chosen = self._series.keys() if symbols is None else [s.upper() for s in symbols]
         arrays = [self._series[s].times for s in chosen if s in self._series]
-        if not arrays:
-            return []
-        times = np.unique(np.concatenate(arrays))
+        times = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
         lo = 0 if start is None else np.searchsorted(times, _micros(_utc(start, "start")))
         hi = (
             len(times)
             if end is None
             else np.searchsorted(times, _micros(_utc(end, "end")), "right")
         )
-        return [_moment(t) for t in times[lo:hi].tolist()]
+        return Timeline(times[lo:hi])
 
     def fetch(self, symbols: Sequence[str], now: datetime) -> PriceSnapshot:
         at = _utc(now, "now")
