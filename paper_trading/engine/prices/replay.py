@@ -50,6 +50,7 @@ def interval_to_seconds(interval: str) -> int:
 #: Close times are kept as integer microseconds since this moment (UTC).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US = 86_400_000_000
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _micros(moment: datetime) -> int:
@@ -230,8 +231,10 @@ class ReplaySource:
     ) -> Timeline:
         """`timeline()` without a datetime object per bar, for a bot's schedule of many bars."""
         chosen = self._series.keys() if symbols is None else [s.upper() for s in symbols]
-        arrays = [self._series[s].times for s in chosen if s in self._series]
-        times = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+        series = [self._series[s] for s in chosen if s in self._series]
+        # Tokens recorded over the same hours share one array of times: used as it is, not merged.
+        arrays = list({id(x.times): x.times for x in series}.values())
+        times = arrays[0] if len(arrays) == 1 else np.unique(np.concatenate([_NONE, *arrays]))
         lo = 0 if start is None else np.searchsorted(times, _micros(_utc(start, "start")))
         hi = (
             len(times)
