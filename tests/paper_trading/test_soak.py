@@ -3,7 +3,8 @@
 `python -m bench.soak --ticks 100000` is the full soak; here the same code runs 3,000 ticks.
 Those are mostly the bot's warm-up, so the soak's own slope bound for short runs applies (20 MB
 per 10,000 ticks instead of 1): it fails a bot that keeps 2 KB per tick, and the leaking
-strategy below (4 KB kept per decision, 28 KB per tick) fails both memory checks.
+strategy below (4 KB kept per decision, 28 KB per tick) fails both memory checks. The bot's
+peak RSS must stay within the soak's absolute bound (100 MB) here too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
-from bench.soak import Sample, memory
+from bench.soak import MAX_PEAK_RSS_MB, Sample, memory
 from paper_trading.models import PaperTradingAccount
 
 LEAKY_STRATEGY = textwrap.dedent(
@@ -82,6 +83,9 @@ def test_3000_replay_ticks_run_clean_with_flat_memory(tmp_path: Path) -> None:
     assert targets["trades in the last 10% of ticks"]["value"] >= 1
     assert targets["rss_growth_mb (last 10% - 10-20%)"]["ok"], context
     assert targets["rss_slope_mb_per_10k_ticks"]["ok"], context
+    peak = targets["rss_peak_mb"]
+    assert (peak["kind"], peak["bound"]) == ("max", MAX_PEAK_RSS_MB)
+    assert peak["value"] <= MAX_PEAK_RSS_MB, context
     result = document["result"]
     assert result["sessions"] == [["STOPPED", 3000]]
     assert result["verify_exit"] == 0
