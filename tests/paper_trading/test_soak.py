@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -96,6 +97,44 @@ def test_3000_replay_ticks_run_clean_with_flat_memory(tmp_path: Path) -> None:
     assert ticks[-1] >= 2700
     assert len(ticks) >= 50
     assert "rss_slope_mb_per_10k_ticks" in run.stdout
+
+
+#: Modules a replaying bot has no use for, and what they cost in RSS when it imported them anyway
+#: (the apps' packages themselves are loaded by Django's settings: only these parts are heavy).
+UNUSED_IN_A_BOT = {
+    "rest_framework.serializers": "the REST API, for realtime messages no socket hears (~20 MB)",
+    "celery.app": "the Celery app, for tasks it never sends (~10 MB)",
+    "eth_abi": "mempool decoding, without a mempool source (~15 MB)",
+    "redis": "the Redis client, without REDIS_URL (~5 MB)",
+    "talib": "TA-Lib, for strategies it does not run (~5 MB)",
+}
+
+
+@pytest.mark.own_database
+def test_a_replaying_bot_imports_only_what_it_uses(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"}
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+    bot = ["run_paper_bot", "--prices", "replay", "--speed", "max", "--max-ticks", "5", "-v0"]
+    script = (
+        "import json, sys\n"
+        "from django.core.management import execute_from_command_line\n"
+        f"execute_from_command_line(['manage.py', *{bot!r}])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "dexproject.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(run.stdout.splitlines()[-1]))
+    assert "paper_trading" in loaded
+    assert {m: why for m, why in UNUSED_IN_A_BOT.items() if m in loaded} == {}
 
 
 @pytest.mark.own_database
