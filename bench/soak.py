@@ -72,7 +72,7 @@ MAX_GROWTH_MB = 5.0
 #: Least-squares RSS slope over the run after its first 10 %, at most (MB per 10,000 ticks).
 MAX_SLOPE_MB = 1.0
 #: The bot process's resident memory at any sample, recording and interpreter included, at most
-#: (MB): issue #9's bound for one bot, so a small machine runs several. Measured ~92 MB.
+#: (MB): issue #9's bound for one bot. Measured: 84 MB over 100,000 ticks (it was ~295 MB).
 MAX_PEAK_RSS_MB = 100.0
 #: The same for runs shorter than LONG_RUN_TICKS, which are mostly the bot's warm-up (SQLite's
 #: page cache, the allocator's arenas and the gas model's block caches add ~4 MB over the first
