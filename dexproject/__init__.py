@@ -1,5 +1,6 @@
-"""The dexpaper Django project; importing it loads the Celery app so tasks can be sent."""
+"""The dexpaper Django project.
 
-from dexproject.celery import app as celery_app
-
-__all__ = ["celery_app"]
+The Celery app (dexproject/celery.py) is loaded by `celery -A dexproject` and by
+`paper_trading.tasks`, the only place tasks are sent from; not by every process that imports
+the project (a bot run by `manage.py run_paper_bot` has no use for its ~10 MB).
+"""

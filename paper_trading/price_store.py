@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.cache import caches
 
@@ -37,6 +36,8 @@ class DjangoSharedStore:
     @contextmanager
     def lock(self, name: str, timeout: float) -> Iterator[None]:
         if settings.REDIS_URL:
+            import redis  # here: a process without Redis (most bots) never loads its client
+
             client = redis.Redis.from_url(settings.REDIS_URL)
             try:
                 with client.lock(f"lock:{name}", timeout=timeout, blocking_timeout=timeout):

@@ -12,6 +12,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+# The configured app (broker, queues) as the current one, so the tasks below are sent where the
+# workers listen: the project package no longer loads it for every process.
+import dexproject.celery  # noqa: F401
 from paper_trading.engine.prices.feed import PriceUnavailableError
 from paper_trading.models import PaperAIThoughtLog, PaperPerformanceMetrics, PaperTradingSession
 from paper_trading.services import bot_control

@@ -84,16 +84,11 @@ def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, Fl
 class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
-    def __init__(
-        self, strategy: Strategy, moments: Sequence[datetime], floats: Sequence[float]
-    ) -> None:
-        closes = np.array(floats, dtype=np.float64)
+    def __init__(self, strategy: Strategy, moments: Sequence[datetime], closes: FloatArray) -> None:
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
         self.index = dict(zip(moments, range(len(moments)), strict=True))
-        #: The recording's close times (the index's keys, in order).
-        self.moments = moments
         active = strategy.active_bars(arrays)
         if active is not None and len(active) != len(closes):
             raise ValueError(

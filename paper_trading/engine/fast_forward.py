@@ -83,7 +83,7 @@ class FastForward:
         for symbol in symbols:
             times, recorded, floats = source.recording(symbol)
             first = bisect.bisect_left(times, self.ticks[0])
-            if times[first : first + n] == self.ticks:  # a bar at every tick
+            if list(times[first : first + n]) == self.ticks:  # a bar at every tick
                 self.prices[symbol] = list(recorded[first : first + n])
                 self.floats[symbol] = np.array(floats[first : first + n], dtype=np.float64)
                 continue

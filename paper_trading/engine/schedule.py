@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -64,7 +65,8 @@ class ReplaySchedule:
             raise ValueError(f"replay speed must be {SPEED_RANGE_TEXT}, got {speed}")
         if any(b <= a for a, b in pairwise(timeline)):
             raise ValueError("replay timeline must be strictly increasing")
-        self.timeline = list(timeline)
+        #: Kept as given, not copied: a replay's `Timeline` holds 100,000 bars in 0.8 MB.
+        self.timeline = timeline
         self.speed = speed
         #: Points at or before this time were already processed (a restarted bot skips them).
         self.resume_after = resume_after
@@ -74,8 +76,7 @@ class ReplaySchedule:
     def ticks(self, stop: threading.Event) -> Iterator[datetime]:
         points = self.timeline
         if self.resume_after is not None:
-            resume_after = self.resume_after
-            points = [t for t in points if t > resume_after]
+            points = points[bisect_right(points, self.resume_after) :]
         pacer = _Pacer(self._wait, self._monotonic)
         previous: datetime | None = None
         for point in points:

@@ -53,10 +53,16 @@ from paper_trading.api.serializers import (
     TransactionEventSerializer,
 )
 from paper_trading.engine.events import (
+    BreakerTripped,
+    MetricsComputed,
     PerformanceSnapshot,
+    PositionChanged,
     PositionSnapshot,
+    PriceFeedChanged,
+    ThoughtLogged,
     ThoughtRecord,
     TickResult,
+    TradeExecuted,
     TradeRecord,
     TransactionChanged,
 )
@@ -296,6 +302,68 @@ def alert_message(
             "market_time": market_time,
         },
     )
+
+
+def tick_messages(
+    result: TickResult,
+    *,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    session: PaperTradingSession | None = None,
+) -> list[Message]:
+    """A tick's messages in delivery order: thoughts, transaction updates, trades, positions, the
+    portfolio, then metrics, alerts and feed pauses/resumes. `session` (as stored after the
+    tick) is needed only for a `bot_status` when the price feed paused or resumed the bot."""
+    a, s = account_id, session_id
+    out: list[Message] = []
+    out += [
+        thought_message(e.thought, account_id=a, session_id=s)
+        for e in result.of_type(ThoughtLogged)
+    ]
+    out += [
+        transaction_message(e, account_id=a, session_id=s)
+        for e in result.of_type(TransactionChanged)
+    ]
+    out += [
+        trade_message(e.trade, account_id=a, session_id=s) for e in result.of_type(TradeExecuted)
+    ]
+    out += [
+        position_message(e.position, account_id=a, session_id=s)
+        for e in result.of_type(PositionChanged)
+    ]
+    out.append(portfolio_message(result, account_id=a, session_id=s))
+    out += [
+        performance_message(e.metrics, account_id=a, session_id=s)
+        for e in result.of_type(MetricsComputed)
+    ]
+    tick, at = result.tick_number, result.timestamp
+    for breaker in result.of_type(BreakerTripped):
+        out.append(
+            alert_message(
+                BREAKER_TRIPPED,
+                breaker.message,
+                code=breaker.code,
+                account_id=a,
+                session_id=s,
+                tick_number=tick,
+                market_time=at,
+            )
+        )
+    for change in result.of_type(PriceFeedChanged):
+        if change.problem:
+            out.append(
+                alert_message(
+                    PRICE_FEED_DOWN,
+                    change.problem,
+                    account_id=a,
+                    session_id=s,
+                    tick_number=tick,
+                    market_time=at,
+                )
+            )
+        if session is not None:
+            out.append(bot_status_message(session, PAUSED if change.problem else RESUMED))
+    return out
 
 
 # -- sessions -------------------------------------------------------------------------------

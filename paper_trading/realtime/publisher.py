@@ -20,7 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import (  # type: ignore[import-untyped, unused-ignore]
@@ -28,19 +28,11 @@ from channels.layers import (  # type: ignore[import-untyped, unused-ignore]
     get_channel_layer,
 )
 
-from paper_trading.engine.events import (
-    BreakerTripped,
-    EventSink,
-    MetricsComputed,
-    PositionChanged,
-    PriceFeedChanged,
-    ThoughtLogged,
-    TickResult,
-    TradeExecuted,
-    TransactionChanged,
-)
+from paper_trading.engine.events import EventSink, PriceFeedChanged, TickResult
 from paper_trading.models import PaperTradingSession
-from paper_trading.realtime import messages as m
+
+if TYPE_CHECKING:
+    from paper_trading.realtime.messages import Message
 
 logger = logging.getLogger("paper_trading.realtime")
 
@@ -107,7 +99,23 @@ def _log_failure(future: asyncio.Future[None] | concurrent.futures.Future[None])
         logger.warning("realtime: could not publish", exc_info=future.exception())
 
 
-def send_to_group(group: str, messages: Sequence[m.Message]) -> bool:
+def heard(group: str) -> bool:
+    """Whether a message to `group` may reach a socket; checked before any message is built.
+
+    The in-memory layer only reaches this process's sockets, so an empty group there means no
+    one to tell (always so for `manage.py run_paper_bot`, a process of its own): the bot then
+    builds no messages and never loads the REST serializers they are made with (~20 MB). A
+    shared layer (Redis) may have listeners anywhere; a broken or missing one is reported by
+    `send_to_group`.
+    """
+    try:
+        layer = get_channel_layer()
+    except Exception:
+        return True
+    return not isinstance(layer, InMemoryChannelLayer) or bool(layer.groups.get(group))
+
+
+def send_to_group(group: str, messages: Sequence[Message]) -> bool:
     """Send messages to a group in order; False (logged) if the layer failed. Never raises."""
     if not messages:
         return True
@@ -136,68 +144,6 @@ def send_to_group(group: str, messages: Sequence[m.Message]) -> bool:
     return True
 
 
-def tick_messages(
-    result: TickResult,
-    *,
-    account_id: uuid.UUID,
-    session_id: uuid.UUID,
-    session: PaperTradingSession | None = None,
-) -> list[m.Message]:
-    """A tick's messages in delivery order: thoughts, transaction updates, trades, positions, the
-    portfolio, then metrics, alerts and feed pauses/resumes. `session` (as stored after the
-    tick) is needed only for a `bot_status` when the price feed paused or resumed the bot."""
-    a, s = account_id, session_id
-    out: list[m.Message] = []
-    out += [
-        m.thought_message(e.thought, account_id=a, session_id=s)
-        for e in result.of_type(ThoughtLogged)
-    ]
-    out += [
-        m.transaction_message(e, account_id=a, session_id=s)
-        for e in result.of_type(TransactionChanged)
-    ]
-    out += [
-        m.trade_message(e.trade, account_id=a, session_id=s) for e in result.of_type(TradeExecuted)
-    ]
-    out += [
-        m.position_message(e.position, account_id=a, session_id=s)
-        for e in result.of_type(PositionChanged)
-    ]
-    out.append(m.portfolio_message(result, account_id=a, session_id=s))
-    out += [
-        m.performance_message(e.metrics, account_id=a, session_id=s)
-        for e in result.of_type(MetricsComputed)
-    ]
-    tick, at = result.tick_number, result.timestamp
-    for breaker in result.of_type(BreakerTripped):
-        out.append(
-            m.alert_message(
-                m.BREAKER_TRIPPED,
-                breaker.message,
-                code=breaker.code,
-                account_id=a,
-                session_id=s,
-                tick_number=tick,
-                market_time=at,
-            )
-        )
-    for change in result.of_type(PriceFeedChanged):
-        if change.problem:
-            out.append(
-                m.alert_message(
-                    m.PRICE_FEED_DOWN,
-                    change.problem,
-                    account_id=a,
-                    session_id=s,
-                    tick_number=tick,
-                    market_time=at,
-                )
-            )
-        if session is not None:
-            out.append(m.bot_status_message(session, m.PAUSED if change.problem else m.RESUMED))
-    return out
-
-
 class ChannelsPublisher(EventSink):
     """The event sink that shows each tick to the account owner's open websockets."""
 
@@ -207,11 +153,15 @@ class ChannelsPublisher(EventSink):
         self.group = account_group(account_id)
 
     def publish(self, result: TickResult) -> None:
+        if not heard(self.group):
+            return
+        from paper_trading.realtime import messages as m  # only with a listener: see heard()
+
         try:
             session = None
             if result.of_type(PriceFeedChanged):
                 session = PaperTradingSession.objects.filter(pk=self.session_id).first()
-            messages = tick_messages(
+            messages = m.tick_messages(
                 result, account_id=self.account_id, session_id=self.session_id, session=session
             )
         except Exception:
@@ -231,11 +181,15 @@ def publish_session_status(session: PaperTradingSession, event: str) -> bool:
     session has ended. Never raises; False if nothing could be sent.
     """
     try:
+        group = account_group(session.account_id)
+        if not heard(group):
+            return True
+        from paper_trading.realtime import messages as m  # only with a listener: see heard()
+
         messages = [m.bot_status_message(session, event)]
         ended = m.session_end_alert(session)
         if ended is not None:
             messages.append(ended)
-        group = account_group(session.account_id)
     except Exception:
         logger.warning("realtime: could not describe session %s", session.pk, exc_info=True)
         return False

@@ -19,15 +19,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
 
 from paper_trading.engine.events import EventSink, PriceFeedChanged, TickResult
 from paper_trading.models import PaperTradingSession
-from paper_trading.realtime import messages as m
-from paper_trading.realtime.publisher import tick_messages
+
+if TYPE_CHECKING:
+    from paper_trading.realtime.messages import Message
 
 logger = logging.getLogger("paper_trading.alerts")
 
@@ -72,7 +73,7 @@ class AlertTargets:
         return bool(self.webhook_url) or self.telegram
 
 
-def payload(message: m.Message) -> Payload:
+def payload(message: Message) -> Payload:
     """The webhook's JSON: the `alert` message's data plus `at`, when it was raised."""
     return {**message["data"], "at": message["timestamp"]}
 
@@ -203,14 +204,16 @@ class AlertSink(EventSink):
         except Exception:
             logger.warning("alerts: could not build the alerts of tick %s", result.tick_number)
 
-    def _alerts(self, result: TickResult) -> list[m.Message]:
+    def _alerts(self, result: TickResult) -> list[Message]:
         changes = result.of_type(PriceFeedChanged)
         tripped, self._tripped = self._tripped, set(result.counters.tripped)
         if not changes and self._tripped <= tripped:
             return []  # the usual tick: nothing new to say
-        out: list[m.Message] = []
+        from paper_trading.realtime import messages as m  # the REST serializers: not every tick
+
+        out: list[Message] = []
         a, s = self.account_id, self.session_id
-        for message in tick_messages(result, account_id=a, session_id=s):
+        for message in m.tick_messages(result, account_id=a, session_id=s):
             data = message["data"]
             if message["type"] != m.ALERT:
                 continue
@@ -249,8 +252,12 @@ def alert_if_failed(session: PaperTradingSession) -> None:
         if session.status != PaperTradingSession.Status.FAILED:
             return
         sender = dispatcher()
+        if sender is None:
+            return
+        from paper_trading.realtime import messages as m  # the REST serializers: only to send
+
         ended = m.session_end_alert(session)
-        if sender is not None and ended is not None:
+        if ended is not None:
             sender.submit(payload(ended))
     except Exception:
         logger.warning("alerts: could not alert failed session %s", session.pk)

@@ -21,12 +21,7 @@ from paper_trading.engine.events import DecisionType, ThoughtLogged, TickResult,
 from paper_trading.engine.ids import IdFactory
 from paper_trading.engine.mempool.events import PendingSwap, PoolCreated, SwapLog
 from paper_trading.engine.mempool.fast_lane import FastLane, FastLaneParams
-from paper_trading.engine.mempool.sources import (
-    RecordedEventSource,
-    Timed,
-    WebSocketEventSource,
-    record_line,
-)
+from paper_trading.engine.mempool.sources import RecordedEventSource, Timed, record_line
 from paper_trading.engine.mempool.uniswap import (
     FACTORIES,
     decode_log,
@@ -34,6 +29,7 @@ from paper_trading.engine.mempool.uniswap import (
     pool_address,
     tracked_pools,
 )
+from paper_trading.engine.mempool.websocket import WebSocketEventSource
 from paper_trading.engine.portfolio import Portfolio
 from paper_trading.engine.prices.feed import PriceFeedService
 from paper_trading.engine.prices.synthetic import SyntheticSource

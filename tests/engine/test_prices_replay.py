@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from paper_trading.engine import money
 from paper_trading.engine.prices.feed import PriceUnavailableError
 from paper_trading.engine.prices.replay import ReplaySource, interval_to_seconds
 
@@ -106,8 +107,13 @@ def test_recording_is_the_whole_history_with_float_closes(shipped: ReplaySource)
     times, closes, floats = shipped.recording("eth")
     everything = shipped.history("ETH", times[-1], len(times) + 1)
     assert list(zip(times, closes, strict=True)) == everything
-    assert list(floats) == [float(c) for c in closes]
-    assert shipped.recording("XYZ") == ((), (), ())
+    assert floats.tolist() == [float(c) for c in closes]
+    assert closes[-1] == everything[-1][1]
+    assert closes[-2:] == [p for _, p in everything[-2:]]
+    with pytest.raises(IndexError):
+        closes[len(closes)]
+    unknown_times, unknown_closes, unknown_floats = shipped.recording("XYZ")
+    assert (len(unknown_times), len(unknown_closes), len(unknown_floats)) == (0, 0, 0)
 
 
 def test_full_replay_is_fast(shipped: ReplaySource) -> None:
@@ -160,6 +166,30 @@ def test_off_grid_and_out_of_range_times(gappy: ReplaySource) -> None:
     late = gappy.fetch(["ETH"], _at(6, 0))
     assert "recording covers 2026-01-05 11:00 .. 2026-01-05 14:00 UTC" in late.unavailable["ETH"]
     assert late.prices == {}
+
+
+def test_closes_are_served_exactly_as_quantized(tmp_path: Path) -> None:
+    """Kept as scaled integers, read back as the very Decimal `money.price` makes of the text."""
+    fits = ["3003.2", "0.00001234", "3E+3", "42", "0.1234567890123456789999"]
+    # 9 places on a 14-digit price: too long for int64, kept as Python ints, still exact.
+    too_long = ["98765432109876.123456789", "2381.07", "0.000000000000000001"]
+    for symbol, closes in (("ETH", fits), ("BTC", too_long)):
+        _write(tmp_path, symbol, [(f"2026-01-05T{h:02d}:00:00Z", c) for h, c in enumerate(closes)])
+    source = ReplaySource(data_dir=tmp_path)
+    for symbol, closes in (("ETH", fits), ("BTC", too_long)):
+        served = [str(p) for _, p in source.history(symbol, _at(6, 0), 100)]
+        assert served == [str(money.price(c)) for c in closes]
+        quote = source.fetch([symbol], _at(5, 2)).prices[symbol]
+        assert str(quote.price_usd) == str(money.price(closes[1]))
+
+
+def test_close_times_are_the_timeline_without_an_object_per_bar(gappy: ReplaySource) -> None:
+    times = gappy.close_times()
+    assert list(times) == gappy.timeline()
+    assert (len(times), times[0], times[-1]) == (4, _at(5, 11), _at(5, 14))
+    assert list(times[1:3]) == gappy.timeline(start=_at(5, 12), end=_at(5, 13))
+    assert list(gappy.close_times(symbols=["ETH"])) == [_at(5, 11), _at(5, 12), _at(5, 14)]
+    assert len(gappy.close_times(symbols=["XYZ"])) == 0
 
 
 def test_timeline_is_union_of_close_times(gappy: ReplaySource) -> None:

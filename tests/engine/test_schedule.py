@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from paper_trading.engine.prices.replay import ReplaySource
 from paper_trading.engine.schedule import ReplaySchedule, TickSchedule, WallClockSchedule
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -115,6 +118,16 @@ def test_resume_after_skips_processed_points() -> None:
     assert list(past_the_end.ticks(threading.Event())) == []
     between = ReplaySchedule(HOURLY, None, resume_after=HOURLY[1] + timedelta(minutes=30))
     assert list(between.ticks(threading.Event())) == HOURLY[2:]
+
+
+def test_a_replay_timeline_is_kept_compact_and_resumes_alike(tmp_path: Path) -> None:
+    rows = "".join(f"{t - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ},1,1,1,2,1\n" for t in HOURLY)
+    with gzip.open(tmp_path / "ETH_USDT-1h.csv.gz", "wt") as f:
+        f.write("timestamp,open,high,low,close,volume\n" + rows)
+    timeline = ReplaySource(tmp_path).close_times()
+    schedule = ReplaySchedule(timeline, None, resume_after=HOURLY[1] + timedelta(minutes=30))
+    assert schedule.timeline is timeline  # not copied into a list of datetimes
+    assert list(schedule.ticks(threading.Event())) == HOURLY[2:]
 
 
 def test_invalid_replay_schedules() -> None:

@@ -41,11 +41,11 @@ from paper_trading.models import (
 )
 from paper_trading.realtime import messages as m
 from paper_trading.realtime import publisher
+from paper_trading.realtime.messages import tick_messages
 from paper_trading.realtime.publisher import (
     ChannelsPublisher,
     account_group,
     publish_session_status,
-    tick_messages,
 )
 from paper_trading.services.accounts import create_account
 from paper_trading.services.auth import create_api_token

@@ -3,13 +3,15 @@
 `python -m bench.soak --ticks 100000` is the full soak; here the same code runs 3,000 ticks.
 Those are mostly the bot's warm-up, so the soak's own slope bound for short runs applies (20 MB
 per 10,000 ticks instead of 1): it fails a bot that keeps 2 KB per tick, and the leaking
-strategy below (4 KB kept per decision, 28 KB per tick) fails both memory checks.
+strategy below (4 KB kept per decision, 28 KB per tick) fails both memory checks. The bot's
+peak RSS must stay within the soak's absolute bound (100 MB) here too.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,7 +24,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
-from bench.soak import Sample, memory
+from bench.soak import MAX_PEAK_RSS_MB, Sample, memory
 from paper_trading.models import PaperTradingAccount
 
 LEAKY_STRATEGY = textwrap.dedent(
@@ -82,6 +84,9 @@ def test_3000_replay_ticks_run_clean_with_flat_memory(tmp_path: Path) -> None:
     assert targets["trades in the last 10% of ticks"]["value"] >= 1
     assert targets["rss_growth_mb (last 10% - 10-20%)"]["ok"], context
     assert targets["rss_slope_mb_per_10k_ticks"]["ok"], context
+    peak = targets["rss_peak_mb"]
+    assert (peak["kind"], peak["bound"]) == ("max", MAX_PEAK_RSS_MB)
+    assert peak["value"] <= MAX_PEAK_RSS_MB, context
     result = document["result"]
     assert result["sessions"] == [["STOPPED", 3000]]
     assert result["verify_exit"] == 0
@@ -92,6 +97,44 @@ def test_3000_replay_ticks_run_clean_with_flat_memory(tmp_path: Path) -> None:
     assert ticks[-1] >= 2700
     assert len(ticks) >= 50
     assert "rss_slope_mb_per_10k_ticks" in run.stdout
+
+
+#: Modules a replaying bot has no use for, and what they cost in RSS when it imported them anyway
+#: (the apps' packages themselves are loaded by Django's settings: only these parts are heavy).
+UNUSED_IN_A_BOT = {
+    "rest_framework.serializers": "the REST API, for realtime messages no socket hears (~20 MB)",
+    "celery.app": "the Celery app, for tasks it never sends (~10 MB)",
+    "eth_abi": "mempool decoding, without a mempool source (~15 MB)",
+    "redis": "the Redis client, without REDIS_URL (~5 MB)",
+    "talib": "TA-Lib, for strategies it does not run (~5 MB)",
+}
+
+
+@pytest.mark.own_database
+def test_a_replaying_bot_imports_only_what_it_uses(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"}
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+    bot = ["run_paper_bot", "--prices", "replay", "--speed", "max", "--max-ticks", "5", "-v0"]
+    script = (
+        "import json, sys\n"
+        "from django.core.management import execute_from_command_line\n"
+        f"execute_from_command_line(['manage.py', *{bot!r}])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "dexproject.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(run.stdout.splitlines()[-1]))
+    assert "paper_trading" in loaded
+    assert {m: why for m, why in UNUSED_IN_A_BOT.items() if m in loaded} == {}
 
 
 @pytest.mark.own_database

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from paper_trading.engine.events import TickResult, TradeExecuted, TransactionChanged
 from paper_trading.models import PaperStrategyConfiguration, PaperTrade, PaperTradingAccount
-from paper_trading.realtime.publisher import tick_messages
+from paper_trading.realtime.messages import tick_messages
 from paper_trading.selectors.analytics import per_gas_strategy
 from paper_trading.services.accounts import create_account, trading_config
 from paper_trading.services.bot import BotSettings, build_loop, finish_session, start_session

@@ -11,12 +11,16 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from bisect import bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 from paper_trading.engine import money
 from paper_trading.engine.prices.feed import PriceQuote, PriceSnapshot, PriceUnavailableError
@@ -43,37 +47,157 @@ def interval_to_seconds(interval: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-@dataclass
-class _Series:
-    """One symbol's closes, keyed by close time for O(1) ticks and sorted for bisected history."""
+#: Close times are kept as integer microseconds since this moment (UTC).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
+_NONE = np.zeros(0, dtype=np.int64)
 
-    times: list[datetime] = field(default_factory=list)
-    closes: list[Decimal] = field(default_factory=list)
-    by_time: dict[datetime, Decimal] = field(default_factory=dict)
-    #: `closes` as floats, for indicators and screens over the whole recording (a Decimal
-    #: converts to float through its text, so this is done once, when loading).
-    floats: list[float] = field(default_factory=list)
+
+def _micros(moment: datetime) -> int:
+    """A UTC datetime as integer microseconds since the epoch: exact, unlike a float timestamp."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One symbol's bars in two numpy arrays, ~16 bytes a bar instead of ~300 in Python objects.
+
+    `times` holds the close times (microseconds, increasing, so a tick is a binary search);
+    `units` the exact closes as integers of 10**-`scale` USD, rebuilt into the same quantized
+    Decimal on access. Prices too long for int64 keep Python ints (dtype object), still exact.
+    `floats` are the closes as floats, for indicators and screens over the whole recording
+    (a Decimal converts to float through its text, so this is done once, when loading).
+    """
+
+    times: NDArray[np.int64]
+    units: NDArray[Any]
+    scale: int
+    floats: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def find(self, micros: int) -> int | None:
+        """The index of the bar closing at `micros`, None if there is none."""
+        i = int(np.searchsorted(self.times, micros))
+        return i if i < len(self.times) and self.times[i] == micros else None
+
+    def end(self, micros: int) -> int:
+        """How many bars close at or before `micros`."""
+        return int(np.searchsorted(self.times, micros, side="right"))
+
+    def time(self, i: int) -> datetime:
+        return _moment(int(self.times[i]))
+
+    def close(self, i: int) -> Decimal:
+        return money.price(Decimal(int(self.units[i])).scaleb(-self.scale, context=money.CONTEXT))
+
+
+class _Closes(Sequence[Decimal]):
+    """A series' exact closes, each rebuilt as a Decimal when read."""
+
+    def __init__(self, series: _Series) -> None:
+        self._series = series
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    @overload
+    def __getitem__(self, index: int) -> Decimal: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Decimal]: ...
+
+    def __getitem__(self, index: int | slice) -> Decimal | list[Decimal]:
+        if isinstance(index, slice):
+            return list(map(self._series.close, range(len(self._series))[index]))
+        if index < 0:
+            index += len(self._series)
+        if not 0 <= index < len(self._series):
+            raise IndexError("close index out of range")
+        return self._series.close(index)
+
+
+class Timeline(Sequence[datetime]):
+    """Increasing UTC moments kept as int64 microseconds: 8 bytes each instead of ~56."""
+
+    def __init__(self, micros: NDArray[np.int64]) -> None:
+        self._micros = micros
+
+    def __len__(self) -> int:
+        return len(self._micros)
+
+    @overload
+    def __getitem__(self, index: int) -> datetime: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Timeline: ...
+
+    def __getitem__(self, index: int | slice) -> datetime | Timeline:
+        if isinstance(index, slice):
+            return Timeline(self._micros[index])
+        return _moment(int(self._micros[index]))
+
+    def __iter__(self) -> Iterator[datetime]:
+        for micros in self._micros:
+            yield _moment(int(micros))
 
 
 def _load(path: Path, bar: timedelta) -> _Series:
-    series = _Series()
+    bar_us = bar // timedelta(microseconds=1)
+    times = array("q")
+    #: Each close as an integer of 10**-places USD (places as written, at most PRICE_PLACES),
+    #: in int64 while they fit and as Python ints after one does not.
+    coefficients: array[int] | list[int] = array("q")
+    places = array("b")
+    floats = array("d")
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for line_no, row in enumerate(csv.DictReader(handle), start=2):
             try:
                 opened = datetime.fromisoformat(row["timestamp"]).astimezone(UTC)
-                close = money.price(row["close"])
+                text = Decimal(row["close"])
+                close = money.price(text)
             except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
                 raise ValueError(f"{path.name} line {line_no}: unreadable candle ({exc})") from exc
-            closed = opened + bar
-            if series.times and closed <= series.times[-1]:
+            closed = _micros(opened) + bar_us
+            if times and closed <= times[-1]:
                 raise ValueError(f"{path.name} line {line_no}: timestamps are not increasing")
             if close <= 0:
                 raise ValueError(f"{path.name} line {line_no}: non-positive close {close}")
-            series.times.append(closed)
-            series.closes.append(close)
-            series.floats.append(float(close))
-            series.by_time[closed] = close
-    return series
+            exponent = text.as_tuple().exponent
+            shown = min(money.PRICE_PLACES, max(0, -exponent if isinstance(exponent, int) else 0))
+            coefficient = int(close.scaleb(shown, context=money.CONTEXT))
+            try:
+                coefficients.append(coefficient)
+            except OverflowError:
+                coefficients = [*coefficients, coefficient]
+            times.append(closed)
+            places.append(shown)
+            floats.append(float(close))
+    # Views of the arrays' own memory: a 100,000-bar recording loads without copies.
+    return _Series(
+        np.frombuffer(times, dtype=np.int64),
+        *_units(coefficients, places),
+        np.frombuffer(floats, dtype=np.float64),
+    )
+
+
+def _units(coefficients: array[int] | list[int], places: array[int]) -> tuple[NDArray[Any], int]:
+    """The coefficients on one scale (the most places any has): int64 if they fit, else ints."""
+    scale = max(places, default=0)
+    shift = scale - np.frombuffer(places, dtype=np.int8).astype(np.int64)
+    if isinstance(coefficients, array):
+        values = np.frombuffer(coefficients, dtype=np.int64)
+        factor = 10**shift
+        if np.all(values <= np.iinfo(np.int64).max // factor):
+            values *= factor
+            return values, scale
+    exact = [c * 10**s for c, s in zip(coefficients, shift.tolist(), strict=True)]
+    return np.array(exact, dtype=object), scale
 
 
 def _utc(moment: datetime, what: str) -> datetime:
@@ -108,7 +232,14 @@ class ReplaySource:
             }
         if not paths:
             raise PriceUnavailableError(f"no recorded price files *{suffix} in {data_dir}")
-        self._series = {symbol: _load(path, self._bar) for symbol, path in sorted(paths.items())}
+        self._series: dict[str, _Series] = {}
+        for symbol, path in sorted(paths.items()):
+            series = _load(path, self._bar)
+            # Tokens recorded over the same hours share one array of close times.
+            same = next((o for o in self._series.values() if _same_times(o, series)), None)
+            if same is not None:
+                series = _Series(same.times, series.units, series.scale, series.floats)
+            self._series[symbol] = series
 
     @property
     def interval_seconds(self) -> int:
@@ -124,17 +255,31 @@ class ReplaySource:
         symbols: Sequence[str] | None = None,
     ) -> list[datetime]:
         """Every close time at which at least one of `symbols` has a bar, within [start, end]."""
+        return list(self.close_times(start, end, symbols))
+
+    def close_times(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> Timeline:
+        """`timeline()` without a datetime object per bar, for a bot's schedule of many bars."""
         chosen = self._series.keys() if symbols is None else [s.upper() for s in symbols]
-        times: set[datetime] = set()
-        for symbol in chosen:
-            if symbol in self._series:
-                times.update(self._series[symbol].times)
-        lo = None if start is None else _utc(start, "start")
-        hi = None if end is None else _utc(end, "end")
-        return sorted(t for t in times if (lo is None or t >= lo) and (hi is None or t <= hi))
+        series = [self._series[s] for s in chosen if s in self._series]
+        # Tokens recorded over the same hours share one array of times: used as it is, not merged.
+        arrays = list({id(x.times): x.times for x in series}.values())
+        times = arrays[0] if len(arrays) == 1 else np.unique(np.concatenate([_NONE, *arrays]))
+        lo = 0 if start is None else np.searchsorted(times, _micros(_utc(start, "start")))
+        hi = (
+            len(times)
+            if end is None
+            else np.searchsorted(times, _micros(_utc(end, "end")), "right")
+        )
+        return Timeline(times[lo:hi])
 
     def fetch(self, symbols: Sequence[str], now: datetime) -> PriceSnapshot:
         at = _utc(now, "now")
+        micros = _micros(at)
         prices: dict[str, PriceQuote] = {}
         unavailable: dict[str, str] = {}
         for symbol in symbols:
@@ -142,16 +287,20 @@ class ReplaySource:
             if series is None:
                 unavailable[symbol] = f"no recorded price data for {symbol}"
                 continue
-            close = series.by_time.get(at)
-            if close is None:
+            i = series.find(micros)
+            if i is None:
                 unavailable[symbol] = self._missing_reason(symbol, series, at)
                 continue
+            close = series.close(i)
+            day_before = series.find(micros - _DAY_US)
             prices[symbol] = PriceQuote(
                 symbol=symbol,
                 price_usd=close,
                 timestamp=at,
                 source=self.name,
-                change_24h_percent=_change(series.by_time.get(at - _DAY), close),
+                change_24h_percent=_change(
+                    None if day_before is None else series.close(day_before), close
+                ),
             )
         return PriceSnapshot(
             timestamp=now, source=self.name, prices=prices, unavailable=unavailable
@@ -161,22 +310,21 @@ class ReplaySource:
         series = self._series.get(symbol.upper())
         if series is None or limit <= 0:
             return []
-        end = bisect_right(series.times, _utc(until, "until"))
-        begin = max(0, end - limit)
-        return list(zip(series.times[begin:end], series.closes[begin:end], strict=True))
+        end = series.end(_micros(_utc(until, "until")))
+        return [(series.time(i), series.close(i)) for i in range(max(0, end - limit), end)]
 
     def recording(
         self, symbol: str
-    ) -> tuple[Sequence[datetime], Sequence[Decimal], Sequence[float]]:
+    ) -> tuple[Sequence[datetime], Sequence[Decimal], NDArray[np.float64]]:
         """`symbol`'s whole recording: close times, closes and the closes as floats (empty for
-        an unknown symbol). The sequences are the source's own: read them, do not change them."""
+        an unknown symbol). Views of the source's own arrays: read them, do not change them."""
         series = self._series.get(symbol.upper())
         if series is None:
-            return (), (), ()
-        return series.times, series.closes, series.floats
+            return (), (), np.zeros(0, dtype=np.float64)
+        return Timeline(series.times), _Closes(series), series.floats
 
     def _missing_reason(self, symbol: str, series: _Series, at: datetime) -> str:
-        first, last = series.times[0], series.times[-1]
+        first, last = series.time(0), series.time(len(series) - 1)
         if at < first or at > last:
             return (
                 f"no recorded {symbol} bar closing at {at:%Y-%m-%d %H:%M} UTC "
@@ -188,6 +336,10 @@ class ReplaySource:
                 f"(not a {self.interval} bar close time)"
             )
         return f"no recorded bar closing at {at:%Y-%m-%d %H:%M} UTC (gap in recorded data)"
+
+
+def _same_times(a: _Series, b: _Series) -> bool:
+    return len(a) == len(b) and bool(np.array_equal(a.times, b.times))
 
 
 def _change(before: Decimal | None, after: Decimal) -> Decimal | None:

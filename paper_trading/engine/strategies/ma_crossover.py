@@ -12,7 +12,6 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import numpy as np
-import talib
 
 from paper_trading.engine import money
 from paper_trading.engine.strategies.base import (
@@ -73,6 +72,8 @@ class MACrossover(Strategy):
         self.warmup_bars = slow_period + 1
 
     def indicators(self, closes: FloatArray) -> Mapping[str, FloatArray]:
+        import talib  # here: TA-Lib (~5 MB) only in a process that runs this strategy
+
         fast = talib.SMA(closes, timeperiod=self.fast_period)
         slow = talib.SMA(closes, timeperiod=self.slow_period)
         return {"sma_fast": fast, "sma_slow": slow, "cross": crossings(fast, slow)}

@@ -13,7 +13,6 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import numpy as np
-import talib
 
 from paper_trading.engine import money
 from paper_trading.engine.strategies.base import (
@@ -55,6 +54,8 @@ class RSIReversion(Strategy):
         self.warmup_bars = period + 1
 
     def indicators(self, closes: FloatArray) -> Mapping[str, FloatArray]:
+        import talib  # here: TA-Lib (~5 MB) only in a process that runs this strategy
+
         return {"rsi": talib.RSI(closes, timeperiod=self.period)}
 
     def active_bars(self, indicators: Mapping[str, FloatArray]) -> BoolArray:

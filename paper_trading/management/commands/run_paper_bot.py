@@ -14,15 +14,12 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.checks import Tags
+from django.core.checks.registry import registry
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from paper_trading.engine.chains import Chain, get_chain
-from paper_trading.engine.mempool.sources import (
-    EventSource,
-    RecordedEventSource,
-    WebSocketEventSource,
-    ws_url_for,
-)
+from paper_trading.engine.mempool.sources import EventSource, RecordedEventSource, ws_url_for
 from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
@@ -58,6 +55,12 @@ def parse_speed(value: str) -> Decimal | None:
 
 class Command(BaseCommand):
     help = "Run a paper-trading bot on recorded real prices (replay) or synthetic test prices."
+    #: The system checks of what a bot uses (models, database, caches, settings), not those of the
+    #: web side (URLs, templates, admin): they import the whole web app (the API views, every
+    #: template tag library, the REST framework: ~25 MB) into a process that serves no request.
+    requires_system_checks = sorted(
+        set(registry.tags_available()) - {Tags.urls, Tags.templates, Tags.admin}
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--account", default=DEMO_ACCOUNT, help="account name or id")
@@ -288,6 +291,9 @@ def _mempool_source(chain: Chain, events: Path | None, prices: str) -> EventSour
             "live mempool events happen now: run them with --prices live "
             "(or replay recorded events with --mempool-events)"
         )
+    # Here, not at the top: the node client and its ABI decoding are only needed for a node.
+    from paper_trading.engine.mempool.websocket import WebSocketEventSource
+
     try:
         return WebSocketEventSource(url, chain)
     except ValueError as exc:
