@@ -19,8 +19,10 @@ plus 8 per bar for the close time, shared by tokens recorded over the same hours
 100,000 bars of 7 tokens, where Python objects took ~0.3 KB per bar per token, ~220 MB).
 
 Checked: the bot ends by its tick limit with every tick stored, no ERROR line or traceback, and
-`verify_paper_trading --check-all` reconciling; it still trades in the last tenth of the run (the
-default Intel 1 keeps trading; Intel 5 trips its 30 % loss breaker within the first copy); its
+`verify_paper_trading --check-all` reconciling; it still decides to trade in the last tenth of
+the run: trades, or buys and sells a circuit breaker blocked with its reason (Intel 1 trades for
+~80,000 ticks, until the swap fees it paid take the account past its 30 % maximum loss; Intel 5
+gets there within the first copy); its
 RSS does not grow: the median of the last 10 % of samples (by tick) minus the median of the
 10-20 % window, and the least-squares slope after the first 10 %, in MB per 10,000 ticks; and
 its peak RSS, start-up included, stays within MAX_PEAK_RSS_MB (100 MB). Most of that is the
@@ -92,6 +94,8 @@ class Sample:
     ticks: int
     trades: int
     rss_mb: float
+    #: Trades plus the BLOCKED decisions: every time the strategy chose to buy or sell.
+    decisions: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,7 @@ class SoakResult:
     #: (status, ticks) of each session of the soak account.
     sessions: list[tuple[str, int]] = field(default_factory=list)
     trades: int = 0
+    decisions: int = 0
     verify_exit: int | None = None
     verify: dict[str, Any] = field(default_factory=dict)
     #: What went wrong: a failed exit, error log lines, a hang, a ledger mismatch.
@@ -160,10 +165,15 @@ class SoakResult:
     def ticks_made(self) -> int:
         return sum(t for _, t in self.sessions)
 
-    def late_trades(self) -> int:
-        """Trades the bot made in the last 10 % of its ticks (sampled counts, so a lower bound)."""
-        before = [s.trades for s in self.samples if s.ticks <= 0.9 * self.ticks_wanted]
-        return self.trades - max(before, default=self.trades)
+    def late_decisions(self) -> int:
+        """Trade decisions (trades, or blocked by a breaker) in the last 10 % of the ticks
+        (sampled counts, so a lower bound)."""
+        before = [s.decisions for s in self.samples if s.ticks <= 0.9 * self.ticks_wanted]
+        return self.decisions - max(before, default=self.decisions)
+
+    def last_trade_tick(self) -> int:
+        """The first sampled tick count by which every trade had been made."""
+        return next((s.ticks for s in self.samples if s.trades == self.trades), 0)
 
     def targets(
         self, max_growth_mb: float, max_slope_mb: float, max_peak_mb: float = MAX_PEAK_RSS_MB
@@ -172,7 +182,7 @@ class SoakResult:
         rows = [
             Target("errors", len(self.errors), "max", 0),
             Target("ticks", self.ticks_made, "min", self.ticks_wanted),
-            Target("trades in the last 10% of ticks", self.late_trades(), "min", 1),
+            Target("trade decisions in the last 10% of ticks", self.late_decisions(), "min", 1),
         ]
         if m is None:
             rows.append(Target("samples in each RSS window", 0, "min", 1))
@@ -188,6 +198,7 @@ class SoakResult:
                 "rss_slope_mb_per_10k_ticks", m.slope_mb_per_10k_ticks, "max", max_slope_mb, "MB"
             ),
             Target("trades", self.trades, report.CONTEXT),
+            Target("last trade by tick", self.last_trade_tick(), report.CONTEXT),
             Target("seconds", round(self.seconds, 1), report.CONTEXT, unit="s"),
             Target("ticks_per_second", self.ticks_made / max(ticking, 1e-9), report.CONTEXT),
         ]
@@ -254,6 +265,12 @@ def _trades(db: Database) -> int:
     return int(db.rows("SELECT COUNT(*) FROM paper_trading_papertrade")[0][0])
 
 
+def _blocked(db: Database) -> int:
+    """Decisions to trade a circuit breaker refused (each thought says which and why)."""
+    query = "SELECT COUNT(*) FROM paper_trading_paperaithoughtlog WHERE decision_type = 'BLOCKED'"
+    return int(db.rows(query)[0][0])
+
+
 def _sample(result: SoakResult, bot: subprocess.Popen[bytes], db: Database, every: float) -> None:
     """RSS, ticks and trades every `every` seconds until the bot exits (or hangs)."""
     process = psutil.Process(bot.pid)
@@ -268,7 +285,8 @@ def _sample(result: SoakResult, bot: subprocess.Popen[bytes], db: Database, ever
             continue  # exited, not yet reaped: a zombie has no memory to measure
         now = time.perf_counter()
         ticks = db.ticks(ACCOUNT)
-        result.samples.append(Sample(now - launched, ticks, _trades(db), rss))
+        trades = _trades(db)
+        result.samples.append(Sample(now - launched, ticks, trades, rss, trades + _blocked(db)))
         if ticks != seen:
             if seen == 0:
                 result.startup_seconds = now - launched
@@ -314,6 +332,7 @@ def run_soak(
                 bot.wait()
         result.sessions = db.sessions(ACCOUNT)
         result.trades = _trades(db)
+        result.decisions = result.trades + _blocked(db)
     finally:
         db.close()
     text = log.read_text(errors="replace")

@@ -81,7 +81,7 @@ def test_3000_replay_ticks_run_clean_with_flat_memory(tmp_path: Path) -> None:
     targets = _targets(document)
     assert targets["errors"]["value"] == 0, document["result"]["errors"]
     assert targets["ticks"]["value"] == 3000
-    assert targets["trades in the last 10% of ticks"]["value"] >= 1
+    assert targets["trade decisions in the last 10% of ticks"]["value"] >= 1
     assert targets["rss_growth_mb (last 10% - 10-20%)"]["ok"], context
     assert targets["rss_slope_mb_per_10k_ticks"]["ok"], context
     peak = targets["rss_peak_mb"]

@@ -114,7 +114,12 @@ class _Closes(Sequence[Decimal]):
 
     def __getitem__(self, index: int | slice) -> Decimal | list[Decimal]:
         if isinstance(index, slice):
-            return list(map(self._series.close, range(len(self._series))[index]))
+            series = self._series
+            scale = -series.scale
+            return [
+                money.price(Decimal(units).scaleb(scale, context=money.CONTEXT))
+                for units in series.units[index].tolist()
+            ]
         if index < 0:
             index += len(self._series)
         if not 0 <= index < len(self._series):
@@ -143,8 +148,8 @@ class Timeline(Sequence[datetime]):
         return _moment(int(self._micros[index]))
 
     def __iter__(self) -> Iterator[datetime]:
-        for micros in self._micros:
-            yield _moment(int(micros))
+        # tolist() gives Python ints at C speed; converting numpy scalars one by one does not.
+        return map(_moment, self._micros.tolist())
 
 
 def _load(path: Path, bar: timedelta) -> _Series:
