@@ -9,7 +9,7 @@ every `--sample-seconds`.
 The data: the shipped hourly recording (7 tokens, 1,451 bars, 2025-12-03 .. 2026-02-01) is far
 shorter than 100,000 ticks, and a replay ends with its recording (a new session on the account
 would continue its clock past the end and be refused). So the soak replays a copy of it laid
-end to end as often as the ticks need (70 times for 100,000), each copy shifted later by the
+end to end as often as the ticks need (69 times for 100,000), each copy shifted later by the
 recording's span: every price is a recorded close, but the calendar after the first copy is
 made up, and each seam jumps from the last close back to the first (ETH 2,381 -> 3,003). It is
 written to a temporary folder for this run only and passed with `--data`. The whole recording is
