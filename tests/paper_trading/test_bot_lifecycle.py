@@ -36,6 +36,9 @@ pytestmark = pytest.mark.django_db
 Status = PaperTradingSession.Status
 
 
+# Committed for real, tick by tick, as a bot runs: inside one test transaction the 10,000 ticks
+# would be savepoints, which PostgreSQL handles slowly past a few dozen (minutes, not seconds).
+@pytest.mark.django_db(transaction=True)
 def test_synthetic_10000_ticks_reconcile(account: PaperTradingAccount) -> None:
     call_command(
         "run_paper_bot",
