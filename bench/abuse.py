@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,10 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import report
+from bench.report import Target
 from paper_trading.management.tables import text_table
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TESTS = ROOT / "tests" / "paper_trading"
 
 
@@ -90,11 +90,6 @@ def summarise(operations: dict[str, dict[str, int]]) -> tuple[list[list[str]], C
     return rows, totals
 
 
-def _target(metric: str, value: int, kind: str, bound: int | None) -> dict[str, Any]:
-    ok = None if bound is None else value <= bound
-    return {"metric": metric, "value": value, "kind": kind, "bound": bound, "unit": "", "ok": ok}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -126,35 +121,26 @@ def main() -> int:
         f"{tests['skipped']} skipped, in {seconds:.0f} s"
     )
     ok = exit_code == 0 and totals["5xx"] == 0 and not tests["failures"] and not tests["errors"]
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     record: dict[str, Any] = {
+        "created_at": report.stamp(),
         "started_at": started.isoformat(),
         "seconds": round(seconds, 1),
         "examples_per_operation": args.examples,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "database": os.environ.get("DATABASE_URL", "sqlite").split(":", 1)[0],
-        },
+        "machine": report.machine()
+        | {"database": os.environ.get("DATABASE_URL", "sqlite").split(":", 1)[0]},
         "tests": tests,
         "pytest_exit_code": exit_code,
         "requests": totals["requests"],
         "answers_by_class": {k: totals[k] for k in ("2xx", "3xx", "4xx", "5xx")},
         "operations": answers["operations"],
-        # The shape bench/report.py's targets use, so a suite can read the verdicts back.
         "targets": [
-            _target("5xx answers", totals["5xx"], "max", 0),
-            _target("failed tests", tests["failures"] + tests["errors"], "max", 0),
-            _target("requests", totals["requests"], "context", None),
+            Target("5xx answers", totals["5xx"], "max", 0).as_json(),
+            Target("failed tests", tests["failures"] + tests["errors"], "max", 0).as_json(),
+            Target("requests", totals["requests"], report.CONTEXT).as_json(),
         ],
         "ok": ok,
     }
-    RESULTS.mkdir(exist_ok=True)
-    text = json.dumps(record, indent=2) + "\n"
-    (RESULTS / f"abuse-{stamp}.json").write_text(text)
-    (RESULTS / "abuse-latest.json").write_text(text)
-    print(f"saved bench/results/abuse-{stamp}.json")
+    print(f"saved {report.save(record, 'abuse')}")
     print("OK: no 5xx, every test passed" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sqlite3
 import subprocess
@@ -32,12 +31,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import dj_database_url
 
+from bench import report
 from bench.bot_capacity import _environment, _postgres_database, _with_database
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
@@ -567,25 +566,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if line:
             print(f"\n{line}")
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {
-        "created_at": stamp,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "command": " ".join(["python -m bench.crash_loop", *(argv or sys.argv[1:])]),
         "ok": result.ok,
         "verdicts": [v._asdict() for v in result.verdicts()],
         "result": asdict(result)
         | {"kills": [asdict(k) | {"phase": k.phase} for k in result.kills]},
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, default=str) + "\n"
-    (args.results / f"crash-loop-{stamp}.json").write_text(text)
-    (args.results / "crash-loop-latest.json").write_text(text)
-    print(f"\nSaved {args.results / f'crash-loop-{stamp}.json'}")
+    print(f"\nSaved {report.save(document, 'crash-loop', args.results)}")
     return 0 if result.ok else 1
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -42,12 +41,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench import report as results_file
 from paper_trading.engine.strategies.base import Action, Decision, MarketView, Strategy
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
@@ -852,10 +852,9 @@ def main() -> int:
     print("\n".join(report(seen, result, kinds)))
 
     origin = seen.segments[0].start
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {
-        "created_at": stamp,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "created_at": results_file.stamp(),
+        "machine": results_file.machine(),
         "command": "python -m bench.feed_faults " + " ".join(sys.argv[1:]),
         "seed": seed,
         "modes": kinds,
@@ -890,13 +889,7 @@ def main() -> int:
             for s in seen.segments
         ],
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    for path in (
-        args.results / f"feed-faults-{stamp}.json",
-        args.results / "feed-faults-latest.json",
-    ):
-        path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nSaved {args.results / 'feed-faults-latest.json'}")
+    print(f"\nSaved {results_file.save(document, 'feed-faults', args.results)}")
     if result.failed:
         print(f"The bot's database and logs are kept in {seen.workdir}")
         return 1

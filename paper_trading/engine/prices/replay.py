@@ -94,7 +94,14 @@ class _Series:
         return _moment(int(self.times[i]))
 
     def close(self, i: int) -> Decimal:
-        return money.price(Decimal(int(self.units[i])).scaleb(-self.scale, context=money.CONTEXT))
+        return self._decimal(int(self.units[i]))
+
+    def closes(self, index: slice) -> list[Decimal]:
+        # tolist() gives Python ints at C speed; converting numpy scalars one by one does not.
+        return list(map(self._decimal, self.units[index].tolist()))
+
+    def _decimal(self, units: int) -> Decimal:
+        return money.price(Decimal(units).scaleb(-self.scale, context=money.CONTEXT))
 
 
 class _Closes(Sequence[Decimal]):
@@ -114,12 +121,7 @@ class _Closes(Sequence[Decimal]):
 
     def __getitem__(self, index: int | slice) -> Decimal | list[Decimal]:
         if isinstance(index, slice):
-            series = self._series
-            scale = -series.scale
-            return [
-                money.price(Decimal(units).scaleb(scale, context=money.CONTEXT))
-                for units in series.units[index].tolist()
-            ]
+            return self._series.closes(index)
         if index < 0:
             index += len(self._series)
         if not 0 <= index < len(self._series):
