@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument(
         "--examples", type=int, default=500, help="schemathesis examples per operation"
     )
+    report.add_results_option(parser)
     args = parser.parse_args()
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="dexpaper-abuse-") as folder:
@@ -140,7 +141,7 @@ def main() -> int:
         ],
         "ok": ok,
     }
-    print(f"saved {report.save(record, 'abuse')}")
+    print(f"saved {report.save(record, 'abuse', args.results)}")
     print("OK: no 5xx, every test passed" if ok else "FAILED")
     return 0 if ok else 1
 

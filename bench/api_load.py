@@ -17,7 +17,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -35,10 +34,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from bench.report import CONTEXT, Target
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 ENDPOINTS = (
     "/paper-trading/api/portfolio/",
     "/paper-trading/api/trades/",
@@ -432,6 +431,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--target-p95-ms", type=float, default=TARGET_P95_MS)
+    report.add_results_option(parser)
     args = parser.parse_args()
 
     if shutil.which("wrk") is None:
@@ -525,14 +525,9 @@ def main() -> int:
     failed = sum(not r.ok for r in results)
     print(f"\n{len(results) - failed}/{len(results)} targets met")
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = {
-        "stamp": stamp,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+    document = {
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "setup": {
             "server": f"gunicorn dexproject.wsgi -w {args.workers} --threads {args.threads}",
             "load": f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.seconds:g}s",
@@ -545,11 +540,7 @@ def main() -> int:
         "failed": failed,
         "targets": [t.as_json() for r in results for t in _targets(r, args.target_p95_ms)],
     }
-    RESULTS.mkdir(exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    (RESULTS / f"api-load-{stamp}.json").write_text(text)
-    (RESULTS / "api-load-latest.json").write_text(text)
-    print(f"saved bench/results/api-load-{stamp}.json")
+    print(f"Saved {report.save(document, 'api-load', args.results)}")
     return 1 if failed else 0
 
 

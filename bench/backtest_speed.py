@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from paper_trading.management.tables import text_table
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
-RESULTS = BENCH / "results"
 COMPARE_PYTHON = BENCH / ".venv-compare" / "bin" / "python"
 CHAIN = "arbitrum"
 FAST, SLOW = 10, 30
@@ -124,6 +122,7 @@ def _speed(bars: int, seconds: list[float], cpu_seconds: list[float] | None) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    report.add_results_option(parser)
     args = parser.parse_args()
     symbols = sorted(p.name.split("_")[0] for p in DATA.glob("*_USDT-1h.csv.gz"))
     tools = {"dexpaper": _dexpaper(args.repeats), **_others(args.repeats, symbols)}
@@ -168,23 +167,16 @@ def main() -> int:
     print()
     print("\n".join(text_table(TARGET_COLUMNS, targets)))
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {
-        "created_at": stamp,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "repeats": args.repeats,
         "strategy": {"name": "sma crossover", "fast": FAST, "slow": SLOW, "fee": FEE},
         "data": {"folder": str(DATA), "symbols": symbols, "interval": "1h"},
         "tools": tools,
         "targets": [dict(zip(TARGET_COLUMNS, t, strict=True)) for t in targets],
     }
-    for path in (
-        RESULTS / f"backtest-speed-{stamp}.json",
-        RESULTS / "backtest-speed-latest.json",
-    ):
-        path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nSaved {RESULTS / 'backtest-speed-latest.json'}")
+    print(f"\nSaved {report.save(document, 'backtest-speed', args.results)}")
     return 1 if any(t[3] == "FAIL" for t in targets) else 0
 
 

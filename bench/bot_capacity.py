@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,14 +34,13 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import report
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TICK_SECONDS = 15.0
 TARGET_BOTS_PER_CORE = 500.0
 
@@ -258,6 +256,7 @@ def main() -> int:
     )
     parser.add_argument("--target", type=float, default=TARGET_BOTS_PER_CORE)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    report.add_results_option(parser)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.bots, args.rounds, args.warmup_rounds)))
@@ -326,14 +325,9 @@ def main() -> int:
     )
     print("\n".join(text_table(TARGET_HEADER, rows)))
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = {
-        "stamp": stamp,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+    document = {
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "setup": {
             "bots": args.bots,
             "rounds": args.rounds,
@@ -345,11 +339,7 @@ def main() -> int:
         "targets": targets,
         "failed": failed,
     }
-    RESULTS.mkdir(exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    (RESULTS / f"bot-capacity-{stamp}.json").write_text(text)
-    (RESULTS / "bot-capacity-latest.json").write_text(text)
-    print(f"\nsaved bench/results/bot-capacity-{stamp}.json")
+    print(f"\nSaved {report.save(document, 'bot-capacity', args.results)}")
     return 1 if failed else 0
 
 

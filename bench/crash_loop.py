@@ -41,7 +41,6 @@ from bench.bot_capacity import _environment, _postgres_database, _with_database
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 MANAGE = str(ROOT / "manage.py")
 REFERENCE = "Reference"
 KILLED = "Killed"
@@ -540,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("BENCH_POSTGRES_URL", ""),
         help="a PostgreSQL server URL: run on a temporary database created on it",
     )
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where to save the JSON")
+    report.add_results_option(parser)
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     replay_args = [

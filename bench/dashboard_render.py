@@ -12,20 +12,17 @@ Target: a median first full render under 300 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from paper_trading.management.tables import TARGET_HEADER, text_table
 from tests.browser.support import CHROMIUM, MANAGE, LocalServer, launch_chromium
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MS = 300.0
 
 DRAWN = """() => {
@@ -102,6 +99,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--loads", type=int, default=9, help="measured page loads")
     parser.add_argument("--ticks", type=int, default=400, help="replay ticks of data to show")
+    report.add_results_option(parser)
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is not installed (apt-get install chromium)", file=sys.stderr)
@@ -134,11 +132,9 @@ def main() -> int:
     ]
     table = [(*rows[0], "pass" if ok else "FAIL"), *((*r, "") for r in rows[1:])]
     print("\n".join(text_table(TARGET_HEADER, table)))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document: dict[str, Any] = {
-        "created_at": stamp,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "loads": len(runs),
         "ticks": args.ticks,
         "summary": summary,
@@ -154,12 +150,7 @@ def main() -> int:
             }
         ],
     }
-    for path in (
-        RESULTS / f"dashboard_render-{stamp}.json",
-        RESULTS / "dashboard_render-latest.json",
-    ):
-        path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nSaved {RESULTS / 'dashboard_render-latest.json'}")
+    print(f"\nSaved {report.save(document, 'dashboard-render', args.results)}")
     return 0 if ok else 1
 
 

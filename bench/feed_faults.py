@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from tests.fakes.coingecko import FakeCoinGecko
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 HEALTHY = "healthy"
 FAULTS = ("slow", "rate_limited", "server_error", "garbage", "stale", "down")
 ACCOUNT = "Feed faults"
@@ -837,7 +836,7 @@ def main() -> int:
         help="the staleness limit given to the bot, in seconds (default: the bench's 60); "
         "set it above 3 hours to watch the bench catch a bot that trades on stale prices",
     )
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where to save the JSON")
+    results_file.add_results_option(parser)
     args = parser.parse_args()
     kinds = [k.strip() for k in args.modes.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(FAULTS))

@@ -11,6 +11,7 @@ not fail.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -35,6 +36,9 @@ OPTIONS = [
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    report.add_results_option(parser)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "gas.json"
         started = time.perf_counter()
@@ -70,7 +74,7 @@ def main() -> int:
         "report": gas,
         "targets": [t.as_json() for t in savings],
     }
-    print(f"Saved {report.save(document, 'gas-strategies')}")
+    print(f"Saved {report.save(document, 'gas-strategies', args.results)}")
     return 0
 
 

@@ -6,6 +6,7 @@ list, which `python -m bench.suite` (`make bench`) reads back into one table.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -85,6 +86,11 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
     }
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    """`--results DIR`: quick runs of the suite save apart and never replace full-size figures."""
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to save the JSON")
 
 
 def save(document: dict[str, Any], name: str, folder: Path = RESULTS) -> Path:

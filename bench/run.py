@@ -1,48 +1,45 @@
-"""`make bench`: every benchmark, repeated, as one table of medians, saved as JSON.
+"""`python -m bench.run`: the engine, bot and backtest scenarios, repeated, as one table of medians.
 
-Each run is a fresh process. Speeds are medians over the repeats; memory is the worst peak.
+Each run is a fresh process (bench/scenarios.py). Speeds are medians over the repeats; memory is
+the worst peak. Saved as bench/results/run-<stamp>.json and run-latest.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from bench import report
+from bench.report import Target
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
+class Goal(NamedTuple):
+    """A scenario's figure and its bound (`report.Target` kinds: "min" or "max")."""
 
-@dataclass(frozen=True)
-class Target:
     scenario: str
     metric: str
-    #: "min" means the value must be at least the bound, "max" at most.
     kind: str
     bound: float
     unit: str
 
 
-TARGETS = [
-    Target("engine_replay_1h", "ticks_per_second", "min", 500, "ticks/s"),
-    Target("engine_replay_1h", "peak_rss_mb", "max", 200, "MB"),
-    Target("engine_replay_15m", "ticks_per_second", "min", 500, "ticks/s"),
-    Target("engine_replay_15m", "peak_rss_mb", "max", 300, "MB"),
-    Target("bot_replay_1h", "ticks_per_second", "min", 50, "ticks/s"),
-    Target("bot_replay_1h", "peak_rss_mb", "max", 500, "MB"),
-    Target("bot_replay_1h", "trades", "min", 10, "trades"),
-    Target("engine_replay_1h", "trades", "min", 10, "trades"),
+GOALS = [
+    Goal("engine_replay_1h", "ticks_per_second", "min", 500, "ticks/s"),
+    Goal("engine_replay_1h", "peak_rss_mb", "max", 200, "MB"),
+    Goal("engine_replay_15m", "ticks_per_second", "min", 500, "ticks/s"),
+    Goal("engine_replay_15m", "peak_rss_mb", "max", 300, "MB"),
+    Goal("bot_replay_1h", "ticks_per_second", "min", 50, "ticks/s"),
+    Goal("bot_replay_1h", "peak_rss_mb", "max", 500, "MB"),
+    Goal("bot_replay_1h", "trades", "min", 10, "trades"),
+    Goal("engine_replay_1h", "trades", "min", 10, "trades"),
     # ma_crossover over bench/data (ETH + BTC hourly, 5 years); the side-by-side comparison with
     # backtesting.py and freqtrade is `python -m bench.backtest_speed`.
-    Target("backtest_ma_crossover_1h", "bars_per_second", "min", 2500, "bars/s"),
+    Goal("backtest_ma_crossover_1h", "bars_per_second", "min", 2500, "bars/s"),
 ]
 
 
@@ -60,8 +57,9 @@ def _run(scenario: str) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    report.add_results_option(parser)
     args = parser.parse_args()
-    scenarios = sorted({t.scenario for t in TARGETS})
+    scenarios = sorted({g.scenario for g in GOALS})
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in scenarios}
     for scenario in scenarios:
         for _ in range(args.repeats):
@@ -81,29 +79,21 @@ def main() -> int:
         )
         for s in scenarios
     }
-    rows = []
-    failed = 0
-    for t in TARGETS:
-        value = float(summary[t.scenario][t.metric])
-        ok = value >= t.bound if t.kind == "min" else value <= t.bound
-        failed += not ok
-        bound = f"{'>=' if t.kind == 'min' else '<='} {t.bound:g} {t.unit}"
-        rows.append((f"{t.scenario}.{t.metric}", f"{value:,.1f}", bound, "pass" if ok else "FAIL"))
-    print("\n".join(text_table(TARGET_HEADER, rows)))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    targets = [
+        Target(f"{g.scenario}.{g.metric}", summary[g.scenario][g.metric], g.kind, g.bound, g.unit)
+        for g in GOALS
+    ]
+    print("\n".join(text_table(TARGET_HEADER, [t.row() for t in targets])))
     document = {
-        "created_at": stamp,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "repeats": args.repeats,
         "summary": summary,
         "runs": runs,
-        "targets": [asdict(t) | {"value": summary[t.scenario][t.metric]} for t in TARGETS],
+        "targets": [t.as_json() for t in targets],
     }
-    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
-        path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nSaved {RESULTS / 'latest.json'}")
-    return 1 if failed else 0
+    print(f"\nSaved {report.save(document, 'run', args.results)}")
+    return 1 if any(not t.ok for t in targets) else 0
 
 
 if __name__ == "__main__":

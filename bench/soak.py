@@ -386,9 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("BENCH_POSTGRES_URL", ""),
         help="a PostgreSQL server URL: run on a temporary database created on it",
     )
-    parser.add_argument(
-        "--results", type=Path, default=report.RESULTS, help="where to save the JSON"
-    )
+    report.add_results_option(parser)
     args = parser.parse_args(argv)
     if args.strategy:
         strategy = ["--strategy", args.strategy, *(f"--param={p}" for p in args.param)]

@@ -3,13 +3,14 @@
 Each benchmark runs as its own process with its full default sizes (its figures are medians over
 its own repeats: process runs, page loads, bot ticks or requests), printing its own table as it
 goes; a benchmark that fails or cannot run (wrk or Chromium missing) does not stop the others.
-Then each one's `<results>/<name>-latest.json` is read back, only if this run wrote it, and
+Then each one's `<results>/<result>-latest.json` is read back, only if this run wrote it, and
 its "targets" (or "verdicts") become rows of one table: benchmark, metric, value, target,
 result. Saved as bench/results/suite-<stamp>.json and suite-latest.json; exits 1 if any row
 failed or a benchmark left no result.
 
 `--quick` runs each with small sizes (a minute or two each, for trying the suite out, not for
-figures to quote); `--only soak,run` picks benchmarks.
+figures to quote) and saves everything under bench/results/quick, so the full-size files keep
+their figures; `--only soak,run` picks benchmarks.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from bench.report import Target
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Where the benchmarks save their JSON, and the suite its own.
+#: Where the benchmarks save their JSON, and the suite its own (quick runs in QUICK_RESULTS).
 RESULTS = report.RESULTS
+QUICK_RESULTS = RESULTS / "quick"
 #: How long one benchmark may take before the suite gives up on it.
 TIMEOUT_SECONDS = 3 * 3600
 
@@ -39,45 +41,37 @@ TIMEOUT_SECONDS = 3 * 3600
 class Benchmark:
     name: str
     module: str
-    #: The file it writes in bench/results (each module names its own).
-    latest: str
+    #: The name its results are saved under (`report.save`): <result>-latest.json.
+    result: str
     quick: tuple[str, ...] = ()
 
 
 BENCHMARKS = [
-    Benchmark("run", "bench.run", "latest.json", ("--repeats", "1")),
+    Benchmark("run", "bench.run", "run", ("--repeats", "1")),
     Benchmark(
         "bot_capacity",
         "bench.bot_capacity",
-        "bot-capacity-latest.json",
+        "bot-capacity",
         ("--bots", "5", "--rounds", "2", "--warmup-rounds", "1"),
     ),
-    Benchmark(
-        "api_load", "bench.api_load", "api-load-latest.json", ("--seconds", "1", "--warmup", "0.5")
-    ),
-    Benchmark(
-        "ws_fanout", "bench.ws_fanout", "ws-fanout-latest.json", ("--clients", "20", "--ticks", "3")
-    ),
+    Benchmark("api_load", "bench.api_load", "api-load", ("--seconds", "1", "--warmup", "0.5")),
+    Benchmark("ws_fanout", "bench.ws_fanout", "ws-fanout", ("--clients", "20", "--ticks", "3")),
     Benchmark(
         "dashboard_render",
         "bench.dashboard_render",
-        "dashboard_render-latest.json",
+        "dashboard-render",
         ("--loads", "2", "--ticks", "100"),
     ),
-    Benchmark(
-        "backtest_speed", "bench.backtest_speed", "backtest-speed-latest.json", ("--repeats", "1")
-    ),
-    Benchmark("gas_strategies", "bench.gas_strategies", "gas-strategies-latest.json"),
-    Benchmark(
-        "soak", "bench.soak", "soak-latest.json", ("--ticks", "3000", "--sample-seconds", "0.2")
-    ),
+    Benchmark("backtest_speed", "bench.backtest_speed", "backtest-speed", ("--repeats", "1")),
+    Benchmark("gas_strategies", "bench.gas_strategies", "gas-strategies"),
+    Benchmark("soak", "bench.soak", "soak", ("--ticks", "3000", "--sample-seconds", "0.2")),
     Benchmark(
         "crash_loop",
         "bench.crash_loop",
-        "crash-loop-latest.json",
+        "crash-loop",
         ("--kills", "5", "--from", "2026-01-01", "--to", "2026-01-10"),
     ),
-    Benchmark("feed_faults", "bench.feed_faults", "feed-faults-latest.json", ("--minutes", "1")),
+    Benchmark("feed_faults", "bench.feed_faults", "feed-faults", ("--minutes", "1")),
 ]
 
 
@@ -130,8 +124,9 @@ class Outcome:
 
 def run_one(benchmark: Benchmark, quick: bool, results: Path) -> Outcome:
     """Run one benchmark (output to this terminal) and read back the results it wrote."""
-    command = [sys.executable, "-m", benchmark.module, *(benchmark.quick if quick else ())]
-    latest = results / benchmark.latest
+    sizes = benchmark.quick if quick else ()
+    command = [sys.executable, "-m", benchmark.module, *sizes, f"--results={results}"]
+    latest = results / f"{benchmark.result}-latest.json"
     before = latest.stat().st_mtime if latest.exists() else None
     print(f"\n=== {benchmark.name}: {' '.join(command[1:])}", flush=True)
     began = time.perf_counter()
@@ -167,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [b for b in chosen if b.name in wanted]
 
     began = time.perf_counter()
-    outcomes = [run_one(b, args.quick, RESULTS) for b in chosen]
+    results = QUICK_RESULTS if args.quick else RESULTS
+    outcomes = [run_one(b, args.quick, results) for b in chosen]
     seconds = time.perf_counter() - began
 
     rows = [r for o in outcomes for r in o.rows]
@@ -185,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": [r._asdict() for r in rows],
         "failed": failed,
     }
-    print(f"Saved {report.save(document, 'suite', RESULTS)}")
+    print(f"Saved {report.save(document, 'suite', results)}")
     return 1 if failed else 0
 
 

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import signal
 import socket
@@ -45,7 +44,7 @@ import urllib.request
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,11 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from bench import report
 from bench.report import CONTEXT, Target
 from paper_trading.management.tables import TARGET_HEADER, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P95_MS = 100.0
 #: 1 h replay bars at 1800x: one tick every 2 s.
 SPEED = 1800
@@ -519,6 +518,7 @@ def main() -> int:
         help="one frame per tick (?frames=batch, as the dashboard asks) or one per message",
     )
     parser.add_argument("--target-p95-ms", type=float, default=TARGET_P95_MS)
+    report.add_results_option(parser)
     args = parser.parse_args()
     _raise_fd_limit(2 * args.clients + 256)  # inherited by the server it starts
 
@@ -570,14 +570,9 @@ def main() -> int:
     print("\n".join(text_table(TARGET_HEADER, rows)))
     failed = sum(not r.ok for r in results)
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = {
-        "stamp": stamp,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+    document = {
+        "created_at": report.stamp(),
+        "machine": report.machine(),
         "setup": {
             "server": "uvicorn dexproject.asgi:application (one process, uvloop, websockets)",
             "clients": f"{args.clients} websockets in one asyncio process",
@@ -592,11 +587,7 @@ def main() -> int:
         "targets": [t.as_json() for r in results for t in _targets(r, args.target_p95_ms)],
         "failed": failed,
     }
-    RESULTS.mkdir(exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    (RESULTS / f"ws-fanout-{stamp}.json").write_text(text)
-    (RESULTS / "ws-fanout-latest.json").write_text(text)
-    print(f"\nsaved bench/results/ws-fanout-{stamp}.json")
+    print(f"\nSaved {report.save(document, 'ws-fanout', args.results)}")
     return 1 if failed or not results else 0
 
 

@@ -14,13 +14,16 @@ import pytest
 from bench import suite
 from bench.suite import Benchmark, Row, rows_of
 
-#: A stand-in benchmark: saves the given document as <name>-latest.json, exits with `code`.
+#: A stand-in benchmark: saves the given document as <name>-latest.json in the folder its
+#: --results option names, says which sizes it was given, exits with `code`.
 MODULE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    Path({folder!r}, {latest!r}).write_text(json.dumps({document!r}))
-    print("{name} ran")
+    folder = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--results="))
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    Path(folder, "{name}-latest.json").write_text(json.dumps({document!r}))
+    print("{name} ran with", [a for a in sys.argv[1:] if not a.startswith("--results=")])
     sys.exit({code})
     """
 )
@@ -29,19 +32,23 @@ MODULE = textwrap.dedent(
 def _benchmark(
     folder: Path, name: str, document: dict[str, Any] | None, code: int = 0
 ) -> Benchmark:
-    latest = f"{name}-latest.json"
     if document is None:  # one that crashes before saving anything
         (folder / f"fake_{name}.py").write_text("raise SystemExit(3)\n")
     else:
-        source = MODULE.format(
-            folder=str(folder / "results"),
-            latest=latest,
-            document=document,
-            name=name,
-            code=code,
-        )
+        source = MODULE.format(document=document, name=name, code=code)
         (folder / f"fake_{name}.py").write_text(source)
-    return Benchmark(name, f"fake_{name}", latest)
+    return Benchmark(name, f"fake_{name}", name, quick=("--rounds", "1"))
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, benchmarks: list[Benchmark]) -> Path:
+    """Run the suite over `benchmarks` (modules in tmp_path), saving under tmp_path/results."""
+    results = tmp_path / "results"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(suite, "BENCHMARKS", benchmarks)
+    monkeypatch.setattr(suite, "RESULTS", results)
+    monkeypatch.setattr(suite, "QUICK_RESULTS", results / "quick")
+    return results
 
 
 def test_every_benchmark_runs_and_one_table_judges_them(
@@ -79,15 +86,12 @@ def test_every_benchmark_runs_and_one_table_judges_them(
             code=1,
         ),
     ]
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setattr(suite, "BENCHMARKS", benchmarks)
-    monkeypatch.setattr(suite, "RESULTS", results)
+    _use(monkeypatch, tmp_path, benchmarks)
 
     assert suite.main([]) == 1
 
     out = capfd.readouterr().out
-    assert "speed ran" in out  # each benchmark's own output comes first
+    assert "speed ran with []" in out  # each benchmark's own output comes first, full size
     lines = out[out.index("=== make bench") :].splitlines()
     assert lines[1].split() == ["benchmark", "metric", "value", "target", "result"]
     assert [re.split(r"\s{2,}", line) for line in lines[3:6]] == [
@@ -104,6 +108,25 @@ def test_every_benchmark_runs_and_one_table_judges_them(
     ]
     assert [r["result"] for r in saved["targets"]] == ["pass", "FAIL", "FAIL"]
     assert saved["failed"] == 2
+
+
+def test_quick_runs_use_small_sizes_and_keep_full_size_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    document = {"targets": [{"metric": "m", "value": 2.0, "kind": "min", "bound": 1.0}]}
+    results = _use(monkeypatch, tmp_path, [_benchmark(tmp_path, "speed", document)])
+    results.mkdir()
+    full_size = json.dumps({"targets": [{"metric": "m", "value": 9.0, "kind": "min", "bound": 1}]})
+    (results / "speed-latest.json").write_text(full_size)
+
+    assert suite.main(["--quick"]) == 0
+
+    assert "speed ran with ['--rounds', '1']" in capfd.readouterr().out
+    assert (results / "speed-latest.json").read_text() == full_size
+    quick = json.loads((results / "quick" / "suite-latest.json").read_text())
+    assert quick["quick"] is True
+    assert [(r["metric"], r["value"]) for r in quick["targets"]] == [("m", "2")]
+    assert not (results / "suite-latest.json").exists()
 
 
 def test_rows_of_reads_every_shape_the_benchmarks_save() -> None:
