@@ -258,3 +258,16 @@ def test_interval_to_seconds(interval: str, seconds: int) -> None:
 def test_bad_interval(interval: str) -> None:
     with pytest.raises(ValueError, match="unsupported candle interval"):
         interval_to_seconds(interval)
+
+
+def test_a_file_is_read_once_until_it_changes(tmp_path: Path) -> None:
+    """A bot's start-up check and its run share one reading; an edited file is read again."""
+    _write(tmp_path, "ETH", [("2026-01-01T00:00:00Z", "100"), ("2026-01-01T01:00:00Z", "101")])
+    first = ReplaySource(data_dir=tmp_path).recording("ETH")[2]
+    again = ReplaySource(data_dir=tmp_path).recording("ETH")[2]
+    assert again is first
+    assert not first.flags.writeable  # shared, so nobody may change it
+
+    _write(tmp_path, "ETH", [("2026-01-01T00:00:00Z", "100"), ("2026-01-01T01:00:00Z", "250.5")])
+    edited = ReplaySource(data_dir=tmp_path).recording("ETH")[2]
+    assert edited.tolist() == [100.0, 250.5]

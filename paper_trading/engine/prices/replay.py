@@ -9,6 +9,7 @@ every decision taken on it a lie.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import re
 from array import array
@@ -193,6 +194,26 @@ def _load(path: Path, bar: timedelta) -> _Series:
     )
 
 
+#: Recordings this process has read, by file version: a bot's start-up check and its run, or a
+#: web process starting bots one after another, read each file once. A few MB at most.
+_LOADED_FILES = 64
+
+
+def _load_once(path: Path, bar: timedelta) -> _Series:
+    """`_load`, served from memory while the file is unchanged (same size and mtime)."""
+    stat = path.stat()
+    return _load_version(path.resolve(), stat.st_mtime_ns, stat.st_size, bar)
+
+
+@functools.lru_cache(maxsize=_LOADED_FILES)
+def _load_version(path: Path, mtime_ns: int, size: int, bar: timedelta) -> _Series:
+    series = _load(path, bar)
+    # Shared by every source that reads this file, so nobody may change them.
+    for values in (series.times, series.units, series.floats):
+        values.flags.writeable = False
+    return series
+
+
 def _units(coefficients: array[int] | list[int], places: array[int]) -> tuple[NDArray[Any], int]:
     """The coefficients on one scale (the most places any has): int64 if they fit, else ints."""
     scale = max(places, default=0)
@@ -241,7 +262,7 @@ class ReplaySource:
             raise PriceUnavailableError(f"no recorded price files *{suffix} in {data_dir}")
         self._series: dict[str, _Series] = {}
         for symbol, path in sorted(paths.items()):
-            series = _load(path, self._bar)
+            series = _load_once(path, self._bar)
             # Tokens recorded over the same hours share one array of close times.
             same = next((o for o in self._series.values() if _same_times(o, series)), None)
             if same is not None:
