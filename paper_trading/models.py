@@ -334,6 +334,46 @@ class PaperTrade(models.Model):
         return self.status == self.Status.REVERTED
 
 
+#: A trade's swap, its costs and its outcome, in the order the API and the CSV export show them.
+TRADE_DETAIL_FIELDS = (
+    "side",
+    "status",
+    "reason",
+    "token_in",
+    "token_out",
+    "amount_in",
+    "amount_out",
+    "amount_in_usd",
+    "amount_out_usd",
+    "mid_price_usd",
+    "execution_price_usd",
+    "pool_kind",
+    "fee_pips",
+    "swap_fee_usd",
+    "swap_fee_bps",
+    "price_impact_bps",
+    "slippage_bps",
+    "slippage_tolerance_bps",
+    "min_amount_out",
+    "gas_units",
+    "gas_price_gwei",
+    "gas_cost_native",
+    "l1_fee_native",
+    "approval_gas_usd",
+    "gas_cost_usd",
+    "gas_source",
+    "realized_pnl_usd",
+    "net_pnl_usd",
+    "revert_reason",
+    "gas_strategy",
+    "tx_attempts",
+    "inclusion_delay_blocks",
+    "sandwiched",
+    "mev_cost_usd",
+    "private_routing_fee_usd",
+)
+
+
 class PaperPerformanceMetrics(models.Model):
     metric_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from paper_trading.engine import money
-from paper_trading.models import PaperTrade, PaperTradingAccount
+from paper_trading.models import TRADE_DETAIL_FIELDS, PaperTrade, PaperTradingAccount
 
 ZERO = Decimal(0)
 
@@ -139,41 +139,7 @@ EXPORT_COLUMNS = [
     "session_id",
     "chain_id",
     "token_symbol",
-    "side",
-    "status",
-    "reason",
-    "token_in",
-    "token_out",
-    "amount_in",
-    "amount_out",
-    "amount_in_usd",
-    "amount_out_usd",
-    "mid_price_usd",
-    "execution_price_usd",
-    "pool_kind",
-    "fee_pips",
-    "swap_fee_usd",
-    "swap_fee_bps",
-    "price_impact_bps",
-    "slippage_bps",
-    "slippage_tolerance_bps",
-    "min_amount_out",
-    "gas_units",
-    "gas_price_gwei",
-    "gas_cost_native",
-    "l1_fee_native",
-    "approval_gas_usd",
-    "gas_cost_usd",
-    "gas_source",
-    "realized_pnl_usd",
-    "net_pnl_usd",
-    "revert_reason",
-    "gas_strategy",
-    "tx_attempts",
-    "inclusion_delay_blocks",
-    "sandwiched",
-    "mev_cost_usd",
-    "private_routing_fee_usd",
+    *TRADE_DETAIL_FIELDS,
     "decision_id",
 ]
 
