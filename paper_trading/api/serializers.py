@@ -22,6 +22,7 @@ from paper_trading.models import (
     PaperTradingAccount,
     PaperTradingSession,
 )
+from paper_trading.selectors import portfolio as portfolio_selectors
 
 
 def _usd(**kwargs: Any) -> serializers.DecimalField:
@@ -332,6 +333,28 @@ class PortfolioSerializer(serializers.Serializer[Any]):
     gas_usd = _usd()
     total_pnl_usd = _usd()
     positions = PositionSerializer(many=True)
+
+
+def portfolio_data(account: PaperTradingAccount) -> dict[str, Any]:
+    """The account's portfolio exactly as ``GET portfolio/`` returns it."""
+    book = portfolio_selectors.portfolio(account)
+    a = book.account
+    return dict(
+        PortfolioSerializer(
+            {
+                "account": a,
+                "cash_usd": a.current_balance_usd,
+                "positions_value_usd": book.positions_value_usd,
+                "total_value_usd": book.total_value_usd,
+                "unrealized_pnl_usd": book.unrealized_pnl_usd,
+                "realized_pnl_usd": a.realized_pnl_usd,
+                "fees_usd": a.total_fees_usd,
+                "gas_usd": a.total_gas_usd,
+                "total_pnl_usd": book.total_value_usd - a.initial_balance_usd,
+                "positions": book.positions,
+            }
+        ).data
+    )
 
 
 class WindowSerializer(serializers.Serializer[Any]):

@@ -199,24 +199,7 @@ class PortfolioView(APIView):
     )
     def get(self, request: Request) -> Response:
         q = _query(s.AccountQuerySerializer, request)
-        book = portfolio.portfolio(_account(request, q.get("account")))
-        a = book.account
-        return Response(
-            s.PortfolioSerializer(
-                {
-                    "account": a,
-                    "cash_usd": a.current_balance_usd,
-                    "positions_value_usd": book.positions_value_usd,
-                    "total_value_usd": book.total_value_usd,
-                    "unrealized_pnl_usd": book.unrealized_pnl_usd,
-                    "realized_pnl_usd": a.realized_pnl_usd,
-                    "fees_usd": a.total_fees_usd,
-                    "gas_usd": a.total_gas_usd,
-                    "total_pnl_usd": book.total_value_usd - a.initial_balance_usd,
-                    "positions": book.positions,
-                }
-            ).data
-        )
+        return Response(s.portfolio_data(_account(request, q.get("account"))))
 
 
 class MetricsView(APIView):

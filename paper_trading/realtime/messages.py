@@ -45,12 +45,12 @@ from rest_framework import serializers
 from paper_trading.api.serializers import (
     BotStatusSerializer,
     PerformanceSerializer,
-    PortfolioSerializer,
     PositionSerializer,
     SessionSerializer,
     ThoughtSerializer,
     TradeSerializer,
     TransactionEventSerializer,
+    portfolio_data,
 )
 from paper_trading.engine.events import (
     BreakerTripped,
@@ -70,7 +70,6 @@ from paper_trading.models import (
     PaperTradingAccount,
     PaperTradingSession,
 )
-from paper_trading.selectors import portfolio as portfolio_selectors
 from paper_trading.selectors import trading
 from paper_trading.store import position_row, thought_row, trade_row
 
@@ -410,28 +409,6 @@ def session_end_alert(session: PaperTradingSession) -> Message | None:
 
 
 # -- client requests (these read the database) -----------------------------------------------
-
-
-def portfolio_data(account: PaperTradingAccount) -> dict[str, Any]:
-    """The account's portfolio exactly as ``GET portfolio/`` returns it."""
-    book = portfolio_selectors.portfolio(account)
-    a = book.account
-    return dict(
-        PortfolioSerializer(
-            {
-                "account": a,
-                "cash_usd": a.current_balance_usd,
-                "positions_value_usd": book.positions_value_usd,
-                "total_value_usd": book.total_value_usd,
-                "unrealized_pnl_usd": book.unrealized_pnl_usd,
-                "realized_pnl_usd": a.realized_pnl_usd,
-                "fees_usd": a.total_fees_usd,
-                "gas_usd": a.total_gas_usd,
-                "total_pnl_usd": book.total_value_usd - a.initial_balance_usd,
-                "positions": book.positions,
-            }
-        ).data
-    )
 
 
 def bot_status_data(account: PaperTradingAccount) -> dict[str, Any]:
