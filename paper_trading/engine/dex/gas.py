@@ -209,19 +209,16 @@ class GasModel:
 
     def _window(self, first: int) -> list[int]:
         """Gas used by blocks `first` .. `first + HISTORY_BLOCKS - 1`, reusing the last window's
-        draws where they overlap (a transaction manager asks block after block)."""
+        draws where this one starts inside it (a transaction manager asks block after block)."""
         last_first, last = self._last_window
-        draws = []
-        prefix = self._gas_used_prefix
+        reused = first - last_first
+        draws = last[reused : reused + HISTORY_BLOCKS] if 0 <= reused < len(last) else []
+        copy = self._gas_used_prefix.copy
         modulus = self._gas_used_modulus
-        for number in range(first, first + HISTORY_BLOCKS):
-            i = number - last_first
-            if 0 <= i < len(last):
-                draws.append(last[i])
-            else:
-                h = prefix.copy()
-                h.update(b"%d" % number)
-                draws.append(int.from_bytes(h.digest(), "big") % modulus)
+        for number in range(first + len(draws), first + HISTORY_BLOCKS):
+            h = copy()
+            h.update(b"%d" % number)
+            draws.append(int.from_bytes(h.digest()) % modulus)
         self._last_window = (first, draws)
         return draws
 

@@ -85,30 +85,35 @@ class _Series:
 
     def find(self, micros: int) -> int | None:
         """The index of the bar closing at `micros`, None if there is none."""
-        i = int(np.searchsorted(self.times, micros))
-        return i if i < len(self.times) and self.times[i] == micros else None
+        # The array's own method: np.searchsorted's dispatch costs more than the search.
+        i = int(self.times.searchsorted(micros))
+        return i if i < len(self.times) and self.times.item(i) == micros else None
 
     def end(self, micros: int) -> int:
         """How many bars close at or before `micros`."""
-        return int(np.searchsorted(self.times, micros, side="right"))
+        return int(self.times.searchsorted(micros, side="right"))
 
     def time(self, i: int) -> datetime:
         return _moment(int(self.times[i]))
 
     def close(self, i: int) -> Decimal:
-        return self.closes(slice(i, i + 1))[0]
+        return _prices([int(self.units[i])], self.scale)[0]
 
     def closes(self, index: slice | NDArray[np.intp]) -> list[Decimal]:
-        """The closes at a slice or an array of bar indices.
-
-        Each is the quantized price `money.price` makes of it: the units brought to
-        `PRICE_PLACES` as an integer and scaled in one exact step (a bar's close is rebuilt
-        tens of thousands of times in a backtest; rounding it again would change nothing).
-        """
-        factor = 10 ** (money.PRICE_PLACES - self.scale)
-        scaleb = money.CONTEXT.scaleb
+        """The closes at a slice or an array of bar indices."""
         # tolist() gives Python ints at C speed; converting numpy scalars one by one does not.
-        return [scaleb(Decimal(u * factor), _PRICE_EXPONENT) for u in self.units[index].tolist()]
+        return _prices(self.units[index].tolist(), self.scale)
+
+
+def _prices(units: list[int], scale: int) -> list[Decimal]:
+    """Closes of `units` 10**-`scale` USD each, as the quantized prices `money.price` makes.
+
+    The units are brought to `PRICE_PLACES` as integers and scaled in one exact step: a close
+    is rebuilt tens of thousands of times in a backtest, and rounding it again changes nothing.
+    """
+    factor = 10 ** (money.PRICE_PLACES - scale)
+    scaleb = money.CONTEXT.scaleb
+    return [scaleb(Decimal(u * factor), _PRICE_EXPONENT) for u in units]
 
 
 class Closes(Sequence[Decimal]):
@@ -163,7 +168,7 @@ class Timeline(Sequence[datetime]):
         """Where the aware `moment` is, by binary search; None if it is not there."""
         micros = _micros(moment)
         i = int(self._micros.searchsorted(micros))
-        return i if i < len(self._micros) and self._micros[i] == micros else None
+        return i if i < len(self._micros) and self._micros.item(i) == micros else None
 
     def rows(self, moments: Timeline) -> NDArray[np.intp]:
         """Where each of `moments` is (-1 where it is not), by one vectorised binary search."""
