@@ -196,12 +196,14 @@ class GasModel:
         floor_wei = self._floor_wei
         fee = self._start_wei
         target = self.chain.gas.block_gas_limit // 2
+        # `x // target // 8` in one division: the same floor for the non-negative x here.
+        eighth = target * 8
         for gas_used in self._window(block - HISTORY_BLOCKS):
             if gas_used > target:
-                rise = fee * (gas_used - target) // target // 8
+                rise = fee * (gas_used - target) // eighth
                 fee += rise if rise else 1
             else:
-                fee -= fee * (target - gas_used) // target // 8
+                fee -= fee * (target - gas_used) // eighth
                 if fee < floor_wei:
                     fee = floor_wei
         self._base_fee[block] = fee
