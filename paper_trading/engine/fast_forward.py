@@ -78,6 +78,8 @@ class FastForward:
         source = analyzer.feed.source
         if not isinstance(source, ReplaySource) or not self.ticks:
             return
+        if self.ticks[0].tzinfo is None:
+            return  # naive times: the analyzer's first tick reports what is wrong with them
         symbols = analyzer.price_symbols()
         # The whole run is located in the recordings in int64 microseconds, by binary search
         # over arrays: this runs before the first tick, once per backtest, over every bar.

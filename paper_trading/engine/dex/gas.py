@@ -40,6 +40,7 @@ APPROVE_TX_FASTLZ_SIZE = 90
 
 #: The model's block 0 starts at the Unix epoch.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def blocks_since(genesis: datetime, now: datetime, block_time_seconds: Decimal) 
     """Whole block times from `genesis` to `now`: the number of the block whose slot holds it."""
     if now.tzinfo is None:
         raise ValueError("gas model needs a timezone-aware time")
-    micros = (now - genesis) // timedelta(microseconds=1)
+    micros = (now - genesis) // _MICROSECOND
     return floor(money.div(Decimal(micros), block_time_seconds * 1_000_000))
 
 
