@@ -234,7 +234,7 @@ class FastForward:
         c = a.counters
         portfolio = a.portfolio
         chain = a.chain
-        #: The stretch's closes as Decimals, made only for the symbols held or remembered.
+        # The stretch's closes as Decimals, made only for the symbols held or remembered.
         stretch: dict[str, list[Decimal]] = {}
         held = []
         for p in portfolio.positions.values():
