@@ -50,7 +50,7 @@ from paper_trading.engine.prices.feed import (
     PriceUnavailableError,
     feed_problem,
 )
-from paper_trading.engine.prices.replay import ReplaySource
+from paper_trading.engine.prices.replay import ReplaySource, Timeline
 from paper_trading.engine.risk import RiskState, exit_reason, tripped_breakers
 from paper_trading.engine.strategies.base import (
     Action,
@@ -84,11 +84,12 @@ def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, Fl
 class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
-    def __init__(self, strategy: Strategy, moments: Sequence[datetime], closes: FloatArray) -> None:
+    def __init__(self, strategy: Strategy, moments: Timeline, closes: FloatArray) -> None:
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
         arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
-        self.index = dict(zip(moments, range(len(moments)), strict=True))
+        #: The bars' close times: a bar is found by binary search, not a dict of every bar.
+        self.moments = moments
         active = strategy.active_bars(arrays)
         if active is not None and len(active) != len(closes):
             raise ValueError(
@@ -96,10 +97,10 @@ class _RecordedIndicators:
                 "closes; it needs one per close"
             )
         #: Per bar: might `decide` trade here? None when the strategy does not say.
-        self.active = None if active is None else active.tolist()
+        self.active = None if active is None else np.asarray(active, dtype=np.bool_)
 
     def at(self, moment: datetime) -> Mapping[str, float] | None:
-        i = self.index.get(moment)
+        i = self.moments.find(moment)
         if i is None:
             return None
         return {name: values[i] for name, values in self.columns.items()}

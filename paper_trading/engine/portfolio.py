@@ -39,6 +39,11 @@ class Position:
     peak_price_usd: Decimal
     realized_pnl_usd: Decimal = money.ZERO
     closed_at: datetime | None = None
+    #: (quantity, price, value) of the last valuation: a tick values a position many times
+    #: (exits, breakers, the decision, snapshots) at one price.
+    _valued: tuple[Decimal, Decimal, Decimal] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def is_open(self) -> bool:
@@ -52,7 +57,13 @@ class Position:
 
     @property
     def current_value_usd(self) -> Decimal:
-        return money.usd_value(self.quantity, self.current_price_usd)
+        quantity, price = self.quantity, self.current_price_usd
+        valued = self._valued
+        if valued is not None and valued[0] is quantity and valued[1] is price:
+            return valued[2]
+        value = money.usd_value(quantity, price)
+        self._valued = (quantity, price, value)
+        return value
 
     @property
     def unrealized_pnl_usd(self) -> Decimal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 
 from paper_trading.engine import money
 from paper_trading.engine.prices.feed import PriceUnavailableError
-from paper_trading.engine.prices.replay import ReplaySource, interval_to_seconds
+from paper_trading.engine.prices.replay import ReplaySource, Timeline, interval_to_seconds
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 
@@ -190,6 +190,25 @@ def test_close_times_are_the_timeline_without_an_object_per_bar(gappy: ReplaySou
     assert list(times[1:3]) == gappy.timeline(start=_at(5, 12), end=_at(5, 13))
     assert list(gappy.close_times(symbols=["ETH"])) == [_at(5, 11), _at(5, 12), _at(5, 14)]
     assert len(gappy.close_times(symbols=["XYZ"])) == 0
+
+
+def test_timeline_finds_moments_by_binary_search(gappy: ReplaySource) -> None:
+    times, closes, _ = gappy.recording("ETH")
+    assert times.find(_at(5, 12)) == 1
+    assert times.find(_at(5, 12).astimezone(timezone(timedelta(hours=2)))) == 1
+    assert times.find(_at(5, 13)) is None
+    assert times.find(_at(5, 15)) is None
+    wanted = [_at(5, 10), _at(5, 11), _at(5, 13), _at(5, 14)]
+    assert Timeline.of(wanted).micros.tolist() == [
+        int((w - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for w in wanted
+    ]
+    assert Timeline.of(times) is times
+    rows = times.rows(Timeline.of(wanted))
+    assert rows.tolist() == [-1, 0, -1, 2]
+    assert closes.take(rows[rows >= 0]) == [Decimal("100.5"), Decimal("103.25")]
+    assert closes.take(rows[rows >= 0]) == [closes[0], closes[2]]
+    empty, _, _ = gappy.recording("XYZ")
+    assert empty.rows(Timeline.of(wanted)).tolist() == [-1, -1, -1, -1]
 
 
 def test_timeline_is_union_of_close_times(gappy: ReplaySource) -> None:

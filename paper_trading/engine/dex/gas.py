@@ -40,6 +40,7 @@ APPROVE_TX_FASTLZ_SIZE = 90
 
 #: The model's block 0 starts at the Unix epoch.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def blocks_since(genesis: datetime, now: datetime, block_time_seconds: Decimal) 
     """Whole block times from `genesis` to `now`: the number of the block whose slot holds it."""
     if now.tzinfo is None:
         raise ValueError("gas model needs a timezone-aware time")
-    micros = (now - genesis) // timedelta(microseconds=1)
+    micros = (now - genesis) // _MICROSECOND
     return floor(money.div(Decimal(micros), block_time_seconds * 1_000_000))
 
 
@@ -196,12 +197,14 @@ class GasModel:
         floor_wei = self._floor_wei
         fee = self._start_wei
         target = self.chain.gas.block_gas_limit // 2
+        # `x // target // 8` in one division: the same floor for the non-negative x here.
+        eighth = target * 8
         for gas_used in self._window(block - HISTORY_BLOCKS):
             if gas_used > target:
-                rise = fee * (gas_used - target) // target // 8
+                rise = fee * (gas_used - target) // eighth
                 fee += rise if rise else 1
             else:
-                fee -= fee * (target - gas_used) // target // 8
+                fee -= fee * (target - gas_used) // eighth
                 if fee < floor_wei:
                     fee = floor_wei
         self._base_fee[block] = fee
@@ -209,19 +212,16 @@ class GasModel:
 
     def _window(self, first: int) -> list[int]:
         """Gas used by blocks `first` .. `first + HISTORY_BLOCKS - 1`, reusing the last window's
-        draws where they overlap (a transaction manager asks block after block)."""
+        draws where this one starts inside it (a transaction manager asks block after block)."""
         last_first, last = self._last_window
-        draws = []
-        prefix = self._gas_used_prefix
+        reused = first - last_first
+        draws = last[reused : reused + HISTORY_BLOCKS] if 0 <= reused < len(last) else []
+        copy = self._gas_used_prefix.copy
         modulus = self._gas_used_modulus
-        for number in range(first, first + HISTORY_BLOCKS):
-            i = number - last_first
-            if 0 <= i < len(last):
-                draws.append(last[i])
-            else:
-                h = prefix.copy()
-                h.update(b"%d" % number)
-                draws.append(int.from_bytes(h.digest(), "big") % modulus)
+        for number in range(first + len(draws), first + HISTORY_BLOCKS):
+            h = copy()
+            h.update(b"%d" % number)
+            draws.append(int.from_bytes(h.digest()) % modulus)
         self._last_window = (first, draws)
         return draws
 

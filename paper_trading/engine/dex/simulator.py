@@ -330,8 +330,10 @@ def _swap_gas(chain: Chain, kind: PoolKind) -> int:
 
 
 def _slippage_bps(quote: SwapQuote, actual_out: Decimal) -> Decimal:
-    with localcontext(money.CONTEXT):
-        return money.ratio((quote.amount_out - actual_out) / quote.amount_out * money.BPS)
+    # The engine's context's operations, as `localcontext(money.CONTEXT)` would apply them.
+    c = money.CONTEXT
+    expected = quote.amount_out
+    return money.ratio(c.multiply(c.divide(c.subtract(expected, actual_out), expected), money.BPS))
 
 
 def _short(amount: Decimal) -> str:
