@@ -57,7 +57,11 @@ class EquityCurve:
         self._last = value
 
     def _track_drawdown(self, value: Decimal) -> None:
-        self._peak = max(self._peak, value)
+        if value >= self._peak:
+            # At or above the peak the fall is zero, which cannot raise the worst (never < 0).
+            if value > self._peak:
+                self._peak = value
+            return
         if self._peak > 0:
             self._worst = max(self._worst, (self._peak - value) / self._peak)
 
