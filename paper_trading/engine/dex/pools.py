@@ -19,6 +19,7 @@ from math import floor, isqrt
 
 from paper_trading.engine import money
 from paper_trading.engine.chains import PoolKind, PoolSpec, Token
+from paper_trading.engine.frozen import set_at_once
 
 #: Q64.96 fixed point: sqrtPriceX96 = sqrt(price) * 2**96.
 Q96 = 2**96
@@ -30,6 +31,7 @@ class InsufficientLiquidityError(ValueError):
     """The pool cannot fill the swap within the liquidity the model gives it."""
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PoolSwap:
     """An exact-input swap in base units; `fee_amount` is the part of `amount_in` kept as fee."""
@@ -87,6 +89,7 @@ def amount1_delta(sqrt_a_x96: int, sqrt_b_x96: int, liquidity: int, round_up: bo
     return liquidity * (hi - lo) // Q96
 
 
+@set_at_once
 @dataclass(frozen=True)
 class V3Step:
     """One exact-input SwapMath.computeSwapStep that stays inside the range."""
@@ -184,6 +187,7 @@ class V2Pool:
         return PoolSwap(amount_in, out, fee_amount(amount_in, self.fee_pips))
 
 
+@set_at_once
 @dataclass(frozen=True)
 class V3Pool:
     token0: Token
