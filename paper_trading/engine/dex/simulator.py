@@ -19,7 +19,7 @@ from typing import NamedTuple
 from paper_trading.engine import money
 from paper_trading.engine.chains import Chain, PoolKind, PoolSpec, Token
 from paper_trading.engine.dex.gas import FeesPaid, GasModel
-from paper_trading.engine.dex.pools import InsufficientLiquidityError, build_pool
+from paper_trading.engine.dex.pools import InsufficientLiquidityError, PoolLayout
 from paper_trading.engine.dex.quote import GasCost, Side, SwapFill, SwapQuote
 
 #: A V2 router checks the minimum output before touching the pool: the revert costs little more
@@ -62,14 +62,14 @@ class DexSimulator:
         self.seed = seed
         self.pool_overrides = {s.upper(): p for s, p in (pool_overrides or {}).items()}
         self.gas_model = gas_model or GasModel(chain, seed)
-        #: Each tradable symbol's pool and token, looked up once (every swap asks twice).
-        self._pools: dict[str, tuple[PoolSpec, Token]] = {}
+        #: Each tradable symbol's pool, token and pool layout, looked up once (a swap asks twice).
+        self._pools: dict[str, tuple[PoolSpec, Token, PoolLayout]] = {}
 
     def pool_spec(self, symbol: str) -> PoolSpec:
         """The pool a token trades in; raises ValueError for unknown or untradable tokens."""
         return self._pool(symbol)[0]
 
-    def _pool(self, symbol: str) -> tuple[PoolSpec, Token]:
+    def _pool(self, symbol: str) -> tuple[PoolSpec, Token, PoolLayout]:
         found = self._pools.get(symbol)
         if found is not None:
             return found
@@ -80,7 +80,8 @@ class DexSimulator:
                 f"{token.symbol} is not tradable on {self.chain.name}: "
                 f"no pool against {self.chain.quote_token.symbol}"
             )
-        found = self._pools[symbol] = (spec, token)
+        layout = PoolLayout.of(spec, token, self.chain.quote_token)
+        found = self._pools[symbol] = (spec, token, layout)
         return found
 
     def quote(
@@ -98,7 +99,7 @@ class DexSimulator:
         `price_impact_bps` excludes the fee: fee_bps + price_impact_bps is the whole shortfall of
         the output against `amount_in` converted at the mid price.
         """
-        spec, token = self._pool(symbol)
+        spec, token, layout = self._pool(symbol)
         token_in, token_out = self._tokens(token, side)
         if amount_in <= 0:
             raise ValueError(f"amount to swap must be positive, got {amount_in} {token_in.symbol}")
@@ -109,7 +110,7 @@ class DexSimulator:
         in_units = money.to_base_units(amount_in, token_in.decimals)
         if in_units == 0:
             raise ValueError(f"{amount_in} {token_in.symbol} is below the token's smallest unit")
-        leg = self._leg(spec, token, side, token_in, token_out, in_units, mid_price_usd)
+        leg = self._leg(layout, side, token_in, token_out, in_units, mid_price_usd)
         if leg.out_units == 0:
             raise ValueError(
                 f"{amount_in} {token_in.symbol} is too small: the swap would return no "
@@ -153,7 +154,7 @@ class DexSimulator:
         """
         if quote.chain_id != self.chain.chain_id:
             raise ValueError(f"quote is for chain {quote.chain_id}, not {self.chain.name}")
-        spec, token = self._pool(quote.symbol)
+        spec, token, layout = self._pool(quote.symbol)
         token_in, token_out = self._tokens(token, quote.side)
         native_price = quote.gas.native_price_usd
         approval = self.gas_model.approval_cost(now, native_price, fees) if needs_approval else None
@@ -161,7 +162,7 @@ class DexSimulator:
         min_units = money.to_base_units(quote.min_amount_out, token_out.decimals)
         try:
             leg: _Leg | None = self._leg(
-                spec, token, quote.side, token_in, token_out, in_units, inclusion_mid_price_usd
+                layout, quote.side, token_in, token_out, in_units, inclusion_mid_price_usd
             )
             problem = None
         except InsufficientLiquidityError as exc:
@@ -273,15 +274,14 @@ class DexSimulator:
 
     def _leg(
         self,
-        spec: PoolSpec,
-        token: Token,
+        layout: PoolLayout,
         side: Side,
         token_in: Token,
         token_out: Token,
         in_units: int,
         mid: Decimal,
     ) -> _Leg:
-        pool = build_pool(spec, token, self.chain.quote_token, mid)
+        pool = layout.at(mid)
         swap = pool.swap_exact_in(token_in, in_units)
         amount_in = money.from_base_units(swap.amount_in, token_in.decimals)
         amount_out = money.from_base_units(swap.amount_out, token_out.decimals)
