@@ -338,6 +338,7 @@ class TickResult:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+@set_at_once
 @dataclass(frozen=True)
 class QuietTicks:
     """Consecutive backtest ticks run in bulk, where each one could only hold.

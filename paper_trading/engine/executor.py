@@ -195,6 +195,7 @@ class TradeExecutor:
         return self._path
 
 
+@set_at_once
 @dataclass(frozen=True)
 class _TxDetails:
     """What the transaction did, beyond the fill: copied onto the trade record."""
