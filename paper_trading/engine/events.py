@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from paper_trading.engine.config import SIMULATOR_GAS_STRATEGY
+from paper_trading.engine.frozen import set_at_once
 
 E = TypeVar("E")
 
@@ -69,6 +70,7 @@ class TransactionChanged:
         }
 
 
+@set_at_once
 @dataclass(frozen=True)
 class ThoughtRecord:
     thought_id: uuid.UUID
@@ -86,6 +88,7 @@ class ThoughtRecord:
     trade_id: uuid.UUID | None = None
 
 
+@set_at_once
 @dataclass(frozen=True)
 class TradeRecord:
     trade_id: uuid.UUID
@@ -139,6 +142,7 @@ class TradeRecord:
     transactions: tuple[TransactionChanged, ...] = ()
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PositionSnapshot:
     position_id: uuid.UUID
@@ -162,6 +166,7 @@ class PositionSnapshot:
         return self.closed_at is None
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PortfolioSnapshot:
     initial_balance_usd: Decimal
@@ -179,6 +184,7 @@ class PortfolioSnapshot:
         return self.total_value_usd - self.initial_balance_usd
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PerformanceSnapshot:
     computed_at: datetime
@@ -319,6 +325,7 @@ Event = (
 )
 
 
+@set_at_once
 @dataclass(frozen=True)
 class TickResult:
     tick_number: int
@@ -331,6 +338,7 @@ class TickResult:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+@set_at_once
 @dataclass(frozen=True)
 class QuietTicks:
     """Consecutive backtest ticks run in bulk, where each one could only hold.

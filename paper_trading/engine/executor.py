@@ -22,6 +22,7 @@ from paper_trading.engine.dex.pools import InsufficientLiquidityError
 from paper_trading.engine.dex.quote import Side, SwapFill, SwapQuote
 from paper_trading.engine.dex.simulator import DexSimulator
 from paper_trading.engine.events import TradeRecord, TradeStatus, TransactionChanged
+from paper_trading.engine.frozen import set_at_once
 from paper_trading.engine.portfolio import LedgerEntry, Portfolio
 from paper_trading.engine.risk import RiskState, tripped_breakers
 from paper_trading.engine.tx.fee_path import FeePath, ModelledFeePath
@@ -31,6 +32,7 @@ from paper_trading.engine.tx.manager import TransactionManager
 from paper_trading.engine.tx.mev import SandwichPolicy
 
 
+@set_at_once
 @dataclass(frozen=True)
 class TradeRequest:
     symbol: str
@@ -49,6 +51,7 @@ class TradeRequest:
     position_id: uuid.UUID
 
 
+@set_at_once
 @dataclass(frozen=True)
 class Execution:
     trade: TradeRecord | None
@@ -192,6 +195,7 @@ class TradeExecutor:
         return self._path
 
 
+@set_at_once
 @dataclass(frozen=True)
 class _TxDetails:
     """What the transaction did, beyond the fill: copied onto the trade record."""

@@ -45,19 +45,26 @@ class EquityCurve:
         cannot move the peak or the drawdown, so it skips the Decimal divisions."""
         self.points += 1
         last = self._last
+        flat = value == last
         if last is not None and last > 0:
-            r = 0.0 if value == last else float(value / last - 1)
+            r = 0.0 if flat else float(value / last - 1)
             self._returns += 1
             delta = r - self._mean
             self._mean += delta / self._returns
             self._m2 += delta * (r - self._mean)
-            self._downside += min(r, 0.0) ** 2
-        if last is None or value != last:
+            if r < 0:
+                # min(r, 0.0) ** 2: a bar that lost nothing adds zero.
+                self._downside += r**2
+        if not flat:
             self._track_drawdown(value)
         self._last = value
 
     def _track_drawdown(self, value: Decimal) -> None:
-        self._peak = max(self._peak, value)
+        if value >= self._peak:
+            # At or above the peak the fall is zero, which cannot raise the worst (never < 0).
+            if value > self._peak:
+                self._peak = value
+            return
         if self._peak > 0:
             self._worst = max(self._worst, (self._peak - value) / self._peak)
 

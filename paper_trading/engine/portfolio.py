@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from paper_trading.engine import money
 from paper_trading.engine.dex.quote import Side, SwapFill
+from paper_trading.engine.frozen import set_at_once
 from paper_trading.engine.strategies.base import PositionView
 
 
@@ -89,6 +90,7 @@ class Position:
         )
 
 
+@set_at_once
 @dataclass(frozen=True)
 class LedgerEntry:
     """What one fill did to the books."""

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from paper_trading.engine import money
 from paper_trading.engine.config import TradingConfig
+from paper_trading.engine.frozen import set_at_once
 from paper_trading.engine.portfolio import Position
 
 
@@ -24,6 +25,7 @@ class Reason:
     message: str
 
 
+@set_at_once
 @dataclass(frozen=True)
 class RiskState:
     now: datetime

@@ -14,6 +14,7 @@ from paper_trading.engine.chains import BASE, BASE_SEPOLIA, ETHEREUM, PoolKind, 
 from paper_trading.engine.dex.pools import (
     Q96,
     InsufficientLiquidityError,
+    PoolLayout,
     V2Pool,
     V3Pool,
     build_pool,
@@ -222,6 +223,25 @@ def test_v3_pool_in_integers_equals_the_fraction_formulas(
             pool.sqrt_lower_x96,
             pool.sqrt_upper_x96,
         ) == expected
+
+
+@given(
+    mids=st.lists(
+        st.decimals(min_value="0.000001", max_value="1000000", places=8), min_size=2, max_size=4
+    ),
+    range_percent=st.sampled_from(["0.5", "10", "90"]),
+)
+def test_one_layout_rebuilds_the_pool_at_each_mid(mids: list[Decimal], range_percent: str) -> None:
+    """A simulator keeps a token's layout for the whole run: nothing of one price carries over."""
+    spec = PoolSpec(PoolKind.V3, 500, Decimal(10**7), Decimal(range_percent))
+    for chain, token0_is_token in ((BASE, True), (ETHEREUM, False)):
+        layout = PoolLayout.of(spec, chain.token("WETH"), chain.quote_token)
+        for mid in mids:
+            pool = layout.at(mid)
+            assert isinstance(pool, V3Pool)
+            expected = _v3_by_fractions(spec, Fraction(mid), token0_is_token)
+            got = (pool.liquidity, pool.sqrt_price_x96, pool.sqrt_lower_x96, pool.sqrt_upper_x96)
+            assert got == expected
 
 
 def test_v3_pool_swaps_both_ways_near_the_mid() -> None:

@@ -217,11 +217,14 @@ class GasModel:
         reused = first - last_first
         draws = last[reused : reused + HISTORY_BLOCKS] if 0 <= reused < len(last) else []
         copy = self._gas_used_prefix.copy
-        modulus = self._gas_used_modulus
+        digests = []
         for number in range(first + len(draws), first + HISTORY_BLOCKS):
             h = copy()
             h.update(b"%d" % number)
-            draws.append(int.from_bytes(h.digest()) % modulus)
+            digests.append(h.digest())
+        # Reduced in one comprehension after hashing: fewer lookups per block than in the loop.
+        modulus = self._gas_used_modulus
+        draws += [int.from_bytes(d) % modulus for d in digests]
         self._last_window = (first, draws)
         return draws
 

@@ -19,6 +19,7 @@ from math import floor, isqrt
 
 from paper_trading.engine import money
 from paper_trading.engine.chains import PoolKind, PoolSpec, Token
+from paper_trading.engine.frozen import set_at_once
 
 #: Q64.96 fixed point: sqrtPriceX96 = sqrt(price) * 2**96.
 Q96 = 2**96
@@ -30,6 +31,7 @@ class InsufficientLiquidityError(ValueError):
     """The pool cannot fill the swap within the liquidity the model gives it."""
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PoolSwap:
     """An exact-input swap in base units; `fee_amount` is the part of `amount_in` kept as fee."""
@@ -87,6 +89,7 @@ def amount1_delta(sqrt_a_x96: int, sqrt_b_x96: int, liquidity: int, round_up: bo
     return liquidity * (hi - lo) // Q96
 
 
+@set_at_once
 @dataclass(frozen=True)
 class V3Step:
     """One exact-input SwapMath.computeSwapStep that stays inside the range."""
@@ -184,6 +187,7 @@ class V2Pool:
         return PoolSwap(amount_in, out, fee_amount(amount_in, self.fee_pips))
 
 
+@set_at_once
 @dataclass(frozen=True)
 class V3Pool:
     token0: Token
@@ -240,40 +244,70 @@ def _sqrt_price_at(num: int, den: int, shift: int, token_is_0: bool) -> int:
     return isqrt((num << 192) // den)
 
 
+@dataclass(frozen=True)
+class PoolLayout:
+    """A token's pool as far as it does not depend on the price.
+
+    A backtest rebuilds the pool at a new mid price for every quote and fill: the token order
+    and the spec's figures as integer ratios are worked out once per token instead.
+    """
+
+    spec: PoolSpec
+    token: Token
+    quote: Token
+    token0: Token
+    token1: Token
+    token_is_0: bool
+    #: V3 range half-width as a fraction of the mid price: numerator, denominator.
+    width: tuple[int, int]
+    tvl: tuple[int, int]
+
+    @classmethod
+    def of(cls, spec: PoolSpec, token: Token, quote: Token) -> PoolLayout:
+        token0, token1 = _ordered(token, quote)
+        width_num, width_den = spec.range_percent.as_integer_ratio()
+        width = (width_num, width_den * 100)
+        tvl = spec.tvl_usd.as_integer_ratio()
+        return cls(spec, token, quote, token0, token1, token0 == token, width, tvl)
+
+    def at(self, mid_price_usd: Decimal) -> Pool:
+        """A pool holding `spec.tvl_usd`, re-centred so its price is `mid_price_usd`."""
+        spec, token, quote = self.spec, self.token, self.quote
+        if mid_price_usd <= 0:
+            raise ValueError(f"mid price of {token.symbol} must be positive, got {mid_price_usd}")
+        if spec.tvl_usd <= 0:
+            raise InsufficientLiquidityError(f"the {token.symbol} pool has no liquidity (TVL 0)")
+        if spec.kind is PoolKind.V2:
+            half = money.div(spec.tvl_usd, Decimal(2))
+            reserves = {
+                quote: money.to_base_units(half, quote.decimals),
+                token: money.to_base_units(money.div(half, mid_price_usd), token.decimals),
+            }
+            if min(reserves.values()) <= 0:
+                raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")
+            token0, token1 = self.token0, self.token1
+            return V2Pool(token0, token1, reserves[token0], reserves[token1], spec.fee_pips)
+        return _build_v3(self, mid_price_usd)
+
+
 def build_pool(spec: PoolSpec, token: Token, quote: Token, mid_price_usd: Decimal) -> Pool:
     """A pool holding `spec.tvl_usd`, re-centred so its price is `mid_price_usd`."""
-    if mid_price_usd <= 0:
-        raise ValueError(f"mid price of {token.symbol} must be positive, got {mid_price_usd}")
-    if spec.tvl_usd <= 0:
-        raise InsufficientLiquidityError(f"the {token.symbol} pool has no liquidity (TVL 0)")
-    token0, token1 = _ordered(token, quote)
-    if spec.kind is PoolKind.V2:
-        half = money.div(spec.tvl_usd, Decimal(2))
-        reserves = {
-            quote: money.to_base_units(half, quote.decimals),
-            token: money.to_base_units(money.div(half, mid_price_usd), token.decimals),
-        }
-        if min(reserves.values()) <= 0:
-            raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")
-        return V2Pool(token0, token1, reserves[token0], reserves[token1], spec.fee_pips)
-    return _build_v3(spec, token, quote, token0, token1, mid_price_usd)
+    return PoolLayout.of(spec, token, quote).at(mid_price_usd)
 
 
-def _build_v3(
-    spec: PoolSpec, token: Token, quote: Token, token0: Token, token1: Token, mid: Decimal
-) -> V3Pool:
+def _build_v3(layout: PoolLayout, mid: Decimal) -> V3Pool:
     """Deposit the TVL over the range at the current price, then derive L from the amounts.
 
     Exact rational arithmetic written out over integer numerators and denominators (a
     `Fraction` per step cost most of a backtest's swap); every floor is of the same rational.
     """
-    width_num, width_den = spec.range_percent.as_integer_ratio()
-    width_den *= 100
+    spec, token, quote = layout.spec, layout.token, layout.quote
+    width_num, width_den = layout.width
     if not 0 < width_num < width_den:
         raise ValueError(f"V3 range must be between 0 and 100 percent, got {spec.range_percent}")
     mid_num, mid_den = mid.as_integer_ratio()
     shift = quote.decimals - token.decimals
-    token_is_0 = token0 == token
+    token_is_0 = layout.token_is_0
     sqrt_p = _sqrt_price_at(mid_num, mid_den, shift, token_is_0)
     range_den = mid_den * width_den
     sqrt_a = _sqrt_price_at(mid_num * (width_den - width_num), range_den, shift, token_is_0)
@@ -291,11 +325,11 @@ def _build_v3(
     a = per_l0[0] * u0[0] * per_l1[1] * u1[1] + per_l1[0] * u1[0] * per_l0[1] * u0[1]
     b = per_l0[1] * u0[1] * per_l1[1] * u1[1]
     # Liquidity for the TVL is tvl / (a / b); each amount is floor(that x its per-L amount).
-    tvl_num, tvl_den = spec.tvl_usd.as_integer_ratio()
+    tvl_num, tvl_den = layout.tvl
     tvl_b, tvl_a = tvl_num * b, tvl_den * a
     amount0 = tvl_b * per_l0[0] // (tvl_a * per_l0[1])
     amount1 = tvl_b * per_l1[0] // (tvl_a * per_l1[1])
     liquidity = liquidity_for_amounts(sqrt_p, sqrt_a, sqrt_b, amount0, amount1)
     if liquidity <= 0:
         raise InsufficientLiquidityError(f"the {token.symbol} pool is too small to trade")
-    return V3Pool(token0, token1, spec.fee_pips, liquidity, sqrt_p, sqrt_a, sqrt_b)
+    return V3Pool(layout.token0, layout.token1, spec.fee_pips, liquidity, sqrt_p, sqrt_a, sqrt_b)

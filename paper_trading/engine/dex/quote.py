@@ -7,6 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from paper_trading.engine.chains import PoolKind
+from paper_trading.engine.frozen import set_at_once
 
 
 class Side(StrEnum):
@@ -16,6 +17,7 @@ class Side(StrEnum):
     SELL = "SELL"
 
 
+@set_at_once
 @dataclass(frozen=True)
 class GasCost:
     gas_units: int
@@ -34,6 +36,7 @@ class GasCost:
     source: str = "default"
 
 
+@set_at_once
 @dataclass(frozen=True)
 class SwapQuote:
     """What a swap would do if included now, with every cost in the units a trader reads.
@@ -62,6 +65,7 @@ class SwapQuote:
     gas: GasCost
 
 
+@set_at_once
 @dataclass(frozen=True)
 class SwapFill:
     """The outcome at inclusion: filled at the price then, or reverted and still paying gas."""

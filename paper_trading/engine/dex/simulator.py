@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Context, Decimal, localcontext
+from typing import NamedTuple
 
 from paper_trading.engine import money
 from paper_trading.engine.chains import Chain, PoolKind, PoolSpec, Token
 from paper_trading.engine.dex.gas import FeesPaid, GasModel
-from paper_trading.engine.dex.pools import InsufficientLiquidityError, build_pool
+from paper_trading.engine.dex.pools import InsufficientLiquidityError, PoolLayout
 from paper_trading.engine.dex.quote import GasCost, Side, SwapFill, SwapQuote
 
 #: A V2 router checks the minimum output before touching the pool: the revert costs little more
@@ -33,9 +34,9 @@ _HUNDRED = Decimal(100)
 _SHORT = Context(prec=8)
 
 
-@dataclass(frozen=True)
-class _Leg:
-    """A swap through a pool at one mid price, in the units a trader reads."""
+class _Leg(NamedTuple):
+    """A swap through a pool at one mid price, in the units a trader reads (a tuple: a swap
+    makes two and reads each once)."""
 
     amount_in: Decimal
     amount_out: Decimal
@@ -61,9 +62,17 @@ class DexSimulator:
         self.seed = seed
         self.pool_overrides = {s.upper(): p for s, p in (pool_overrides or {}).items()}
         self.gas_model = gas_model or GasModel(chain, seed)
+        #: Each tradable symbol's pool, token and pool layout, looked up once (a swap asks twice).
+        self._pools: dict[str, tuple[PoolSpec, Token, PoolLayout]] = {}
 
     def pool_spec(self, symbol: str) -> PoolSpec:
         """The pool a token trades in; raises ValueError for unknown or untradable tokens."""
+        return self._pool(symbol)[0]
+
+    def _pool(self, symbol: str) -> tuple[PoolSpec, Token, PoolLayout]:
+        found = self._pools.get(symbol)
+        if found is not None:
+            return found
         token = self.chain.token(symbol)
         spec = self.pool_overrides.get(token.symbol, token.pool)
         if token.is_quote or spec is None:
@@ -71,7 +80,9 @@ class DexSimulator:
                 f"{token.symbol} is not tradable on {self.chain.name}: "
                 f"no pool against {self.chain.quote_token.symbol}"
             )
-        return spec
+        layout = PoolLayout.of(spec, token, self.chain.quote_token)
+        found = self._pools[symbol] = (spec, token, layout)
+        return found
 
     def quote(
         self,
@@ -88,8 +99,7 @@ class DexSimulator:
         `price_impact_bps` excludes the fee: fee_bps + price_impact_bps is the whole shortfall of
         the output against `amount_in` converted at the mid price.
         """
-        spec = self.pool_spec(symbol)
-        token = self.chain.token(symbol)
+        spec, token, layout = self._pool(symbol)
         token_in, token_out = self._tokens(token, side)
         if amount_in <= 0:
             raise ValueError(f"amount to swap must be positive, got {amount_in} {token_in.symbol}")
@@ -100,7 +110,7 @@ class DexSimulator:
         in_units = money.to_base_units(amount_in, token_in.decimals)
         if in_units == 0:
             raise ValueError(f"{amount_in} {token_in.symbol} is below the token's smallest unit")
-        leg = self._leg(spec, token, side, in_units, mid_price_usd)
+        leg = self._leg(layout, side, token_in, token_out, in_units, mid_price_usd)
         if leg.out_units == 0:
             raise ValueError(
                 f"{amount_in} {token_in.symbol} is too small: the swap would return no "
@@ -144,15 +154,16 @@ class DexSimulator:
         """
         if quote.chain_id != self.chain.chain_id:
             raise ValueError(f"quote is for chain {quote.chain_id}, not {self.chain.name}")
-        spec = self.pool_spec(quote.symbol)
-        token = self.chain.token(quote.symbol)
+        spec, token, layout = self._pool(quote.symbol)
         token_in, token_out = self._tokens(token, quote.side)
         native_price = quote.gas.native_price_usd
         approval = self.gas_model.approval_cost(now, native_price, fees) if needs_approval else None
         in_units = money.to_base_units(quote.amount_in, token_in.decimals)
         min_units = money.to_base_units(quote.min_amount_out, token_out.decimals)
         try:
-            leg: _Leg | None = self._leg(spec, token, quote.side, in_units, inclusion_mid_price_usd)
+            leg: _Leg | None = self._leg(
+                layout, quote.side, token_in, token_out, in_units, inclusion_mid_price_usd
+            )
             problem = None
         except InsufficientLiquidityError as exc:
             leg, problem = None, str(exc)
@@ -261,9 +272,16 @@ class DexSimulator:
         quote_token = self.chain.quote_token
         return (quote_token, token) if side is Side.BUY else (token, quote_token)
 
-    def _leg(self, spec: PoolSpec, token: Token, side: Side, in_units: int, mid: Decimal) -> _Leg:
-        token_in, token_out = self._tokens(token, side)
-        pool = build_pool(spec, token, self.chain.quote_token, mid)
+    def _leg(
+        self,
+        layout: PoolLayout,
+        side: Side,
+        token_in: Token,
+        token_out: Token,
+        in_units: int,
+        mid: Decimal,
+    ) -> _Leg:
+        pool = layout.at(mid)
         swap = pool.swap_exact_in(token_in, in_units)
         amount_in = money.from_base_units(swap.amount_in, token_in.decimals)
         amount_out = money.from_base_units(swap.amount_out, token_out.decimals)

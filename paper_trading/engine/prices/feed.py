@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from paper_trading.engine.frozen import set_at_once
 
+
+@set_at_once
 @dataclass(frozen=True)
 class PriceQuote:
     symbol: str
@@ -19,6 +22,7 @@ class PriceQuote:
     change_24h_percent: Decimal | None = None
 
 
+@set_at_once
 @dataclass(frozen=True)
 class PriceSnapshot:
     """All requested prices from one bulk call, plus why any are missing."""

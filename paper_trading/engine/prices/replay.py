@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from pathlib import Path
 from typing import Any, overload
 
@@ -195,7 +196,9 @@ class Timeline(Sequence[datetime]):
 
     def __iter__(self) -> Iterator[datetime]:
         # tolist() gives Python ints at C speed; converting numpy scalars one by one does not.
-        return map(_moment, self._micros.tolist())
+        # `_moment` of each, all in C: timedelta(0, 0, us) is timedelta(microseconds=us).
+        micros = self._micros.tolist()
+        return map(_EPOCH.__add__, map(timedelta, repeat(0), repeat(0), micros))
 
 
 def _load(path: Path, bar: timedelta) -> _Series:

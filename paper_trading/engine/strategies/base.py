@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from paper_trading.engine import money
 from paper_trading.engine.config import TradingConfig
+from paper_trading.engine.frozen import set_at_once
 
 #: A whole price series, or one indicator over it, oldest first (float: indicators never
 #: enter the ledger).
@@ -38,6 +39,7 @@ class PositionView:
     opened_at: datetime
 
 
+@set_at_once
 @dataclass(frozen=True)
 class MarketView:
     """What a strategy may see about one token at one tick (nothing from the future)."""
@@ -83,6 +85,7 @@ class MarketView:
         return max(money.usd(size), money.ZERO), limit
 
 
+@set_at_once
 @dataclass(frozen=True)
 class Decision:
     action: Action
