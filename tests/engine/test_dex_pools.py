@@ -66,8 +66,20 @@ def test_v2_amount_in_never_undershoots(
     out = v2_amount_out(amount_in, reserve_in, reserve_out, fee_pips)
     if out > 0:
         needed = v2_amount_in(out, reserve_in, reserve_out, fee_pips)
-        assert needed <= amount_in
+        # At most one unit above an input known to give `out` (the contract's +1).
+        assert needed <= amount_in + 1
         assert v2_amount_out(needed, reserve_in, reserve_out, fee_pips) >= out
+
+
+def test_v2_amount_in_adds_one_even_to_an_exact_quotient() -> None:
+    """getAmountIn is floor(n / d) + 1, as in UniswapV2Library, not the least input."""
+    reserve_in, reserve_out, fee = 1_000_000, 1_417_477, 10_000
+    out = v2_amount_out(1_000_000, reserve_in, reserve_out, fee)
+    # 990_000 * 10**6 * 1_417_477 / (10**6 * 10**6 + 990_000 * 10**6) = 705_177 exactly
+    assert out == 705_177
+    # reserve_in * out * 10**6 / ((reserve_out - out) * 990_000) is exactly 1_000_000 here.
+    assert reserve_in * out * 10**6 == 1_000_000 * (reserve_out - out) * 990_000
+    assert v2_amount_in(out, reserve_in, reserve_out, fee) == 1_000_001
 
 
 def test_v2_rejects_empty_input_and_draining_output() -> None:

@@ -53,7 +53,11 @@ def v2_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_pips: i
 
 
 def v2_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_pips: int) -> int:
-    """UniswapV2Library.getAmountIn: the least input that yields `amount_out`."""
+    """UniswapV2Library.getAmountIn: an input that yields at least `amount_out`.
+
+    The contract rounds up by adding 1 to the floor, so when the division is exact it asks one
+    base unit more than the least input; a router charges that, so the simulator does too.
+    """
     if amount_out <= 0 or amount_out >= reserve_out or reserve_in <= 0:
         raise InsufficientLiquidityError("V2 output must be positive and below the reserve")
     return reserve_in * amount_out * PIPS // ((reserve_out - amount_out) * (PIPS - fee_pips)) + 1
