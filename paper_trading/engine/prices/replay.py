@@ -85,11 +85,18 @@ class _Series:
     def __len__(self) -> int:
         return len(self.times)
 
-    def find(self, micros: int) -> int | None:
-        """The index of the bar closing at `micros`, None if there is none."""
+    def find(self, micros: int, guess: int = -1) -> int | None:
+        """The index of the bar closing at `micros`, None if there is none.
+
+        `guess` is checked first: where a recording has no gaps, the caller can work the index
+        out, and a replay looks up a few bars every tick.
+        """
+        times = self.times
+        if 0 <= guess < len(times) and times.item(guess) == micros:
+            return guess
         # The array's own method: np.searchsorted's dispatch costs more than the search.
-        i = int(self.times.searchsorted(micros))
-        return i if i < len(self.times) and self.times.item(i) == micros else None
+        i = int(times.searchsorted(micros))
+        return i if i < len(times) and times.item(i) == micros else None
 
     def end(self, micros: int) -> int:
         """How many bars close at or before `micros`."""
@@ -99,7 +106,9 @@ class _Series:
         return _moment(int(self.times[i]))
 
     def close(self, i: int) -> Decimal:
-        return _prices([int(self.units[i])], self.scale)[0]
+        # The step `_prices` takes, for one close without the list around it.
+        factor = 10 ** (money.PRICE_PLACES - self.scale)
+        return money.CONTEXT.scaleb(Decimal(self.units.item(i) * factor), _PRICE_EXPONENT)
 
     def closes(self, index: slice | NDArray[np.intp]) -> list[Decimal]:
         """The closes at a slice or an array of bar indices."""
@@ -294,6 +303,10 @@ class ReplaySource:
         self.data_dir = data_dir
         self.interval = interval
         self._bar = timedelta(seconds=interval_to_seconds(interval))
+        self._bar_us = self._bar // _US
+        #: Bars from one close to the close a day earlier (a guess for bars that do not
+        #: divide a day, checked like every other).
+        self._bars_a_day = _DAY // self._bar
         suffix = _FILE_SUFFIX.format(interval=interval)
         if symbols is None:
             paths = {p.name.removesuffix(suffix): p for p in data_dir.glob(f"*{suffix}")}
@@ -361,12 +374,13 @@ class ReplaySource:
             if series is None:
                 unavailable[symbol] = f"no recorded price data for {symbol}"
                 continue
-            i = series.find(micros)
+            # Without gaps, the bar is as many bars after the first as its time says.
+            i = series.find(micros, (micros - series.times.item(0)) // self._bar_us)
             if i is None:
                 unavailable[symbol] = self._missing_reason(symbol, series, at)
                 continue
             close = series.close(i)
-            day_before = series.find(micros - _DAY_US)
+            day_before = series.find(micros - _DAY_US, i - self._bars_a_day)
             prices[symbol] = PriceQuote(
                 symbol=symbol,
                 price_usd=close,
