@@ -314,3 +314,11 @@ def test_bars_after_a_gap_and_their_day_before_are_found(tmp_path: Path) -> None
     )
     assert (quote(27).price_usd, quote(27).change_24h_percent) == (Decimal("127"), None)
     assert (quote(2).price_usd, quote(4).price_usd) == (Decimal("102"), Decimal("104"))
+
+
+def test_timeline_finds_moments_before_and_after_a_gap() -> None:
+    moments = [_at(5, h) for h in (10, 11, 12, 14, 15)]
+    timeline = Timeline.of(moments)
+    assert [timeline.find(m) for m in moments] == [0, 1, 2, 3, 4]
+    assert [timeline.find(_at(5, h)) for h in (9, 13, 16)] == [None, None, None]
+    assert Timeline.of(moments[:1]).find(moments[0]) == 0
