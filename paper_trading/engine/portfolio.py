@@ -123,7 +123,11 @@ class Portfolio:
 
     @property
     def positions_value_usd(self) -> Decimal:
-        return sum((p.current_value_usd for p in self.positions.values()), money.ZERO)
+        # sum() in the same order, without a generator: read several times every tick.
+        total = money.ZERO
+        for p in self.positions.values():
+            total += p.current_value_usd
+        return total
 
     @property
     def positions_cost_usd(self) -> Decimal:
@@ -135,7 +139,11 @@ class Portfolio:
 
     @property
     def unrealized_pnl_usd(self) -> Decimal:
-        return sum((p.unrealized_pnl_usd for p in self.positions.values()), money.ZERO)
+        # sum() in the same order, without a generator: every tick's snapshot reads it.
+        total = money.ZERO
+        for p in self.positions.values():
+            total += p.unrealized_pnl_usd
+        return total
 
     def ledger_difference(self) -> Decimal:
         """Zero when the books balance; anything else is a bug."""
