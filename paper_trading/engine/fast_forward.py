@@ -48,6 +48,7 @@ from paper_trading.engine.risk import (
     DailyTradeLimit,
     MaxPortfolioLoss,
     MinimumBalance,
+    hold_limit,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -324,7 +325,7 @@ class _Limits(NamedTuple):
             stop_loss=float(config.stop_loss_percent),
             take_profit=float(config.take_profit_percent),
             trail=float(config.trailing_stop_percent),
-            max_hold=timedelta(hours=float(hours)) if hours else None,
+            max_hold=hold_limit(hours) if hours else None,
             max_loss=float(config.max_portfolio_loss_percent),
             daily_loss=float(config.daily_loss_limit_percent),
         )

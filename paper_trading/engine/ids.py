@@ -18,6 +18,15 @@ def _hashed_namespace(namespace: int) -> hashlib._Hash:
     return hashlib.sha1(namespace.to_bytes(16, "big"))
 
 
+def _uuid(value: int) -> uuid.UUID:
+    """`uuid.UUID(int=value)` for a value known to be 128 bits: the constructor's argument
+    checks cost more than the hashing, and a backtest makes an id per thought and trade."""
+    made = object.__new__(uuid.UUID)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
+
+
 @dataclass(frozen=True)
 class IdFactory:
     #: The session's id; every id the engine makes is derived from it.
@@ -27,4 +36,4 @@ class IdFactory:
         """`uuid.uuid5(namespace, f"{kind}:{tick}:{key}")`, without rehashing the namespace."""
         h = _hashed_namespace(self.namespace.int).copy()
         h.update(f"{kind}:{tick}:{key}".encode())
-        return uuid.UUID(int=int.from_bytes(h.digest()[:16], "big") & _CLEAR | _SET)
+        return _uuid(int.from_bytes(h.digest()[:16], "big") & _CLEAR | _SET)

@@ -45,6 +45,11 @@ class Position:
     _valued: tuple[Decimal, Decimal, Decimal] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    #: (value, cost basis, percent) of the last P&L percent: the exit rules, the decision and
+    #: its thought each read it at one valuation.
+    _pnl_percent: tuple[Decimal, Decimal, Decimal] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def is_open(self) -> bool:
@@ -72,9 +77,16 @@ class Position:
 
     @property
     def unrealized_pnl_percent(self) -> Decimal:
-        if not self.cost_basis_usd:
+        cost = self.cost_basis_usd
+        if not cost:
             return money.ZERO
-        return money.ratio(money.div(self.unrealized_pnl_usd * 100, self.cost_basis_usd))
+        value = self.current_value_usd
+        known = self._pnl_percent
+        if known is not None and known[0] is value and known[1] is cost:
+            return known[2]
+        percent = money.ratio(money.div((value - cost) * 100, cost))
+        self._pnl_percent = (value, cost, percent)
+        return percent
 
     def revalue(self, price_usd: Decimal) -> None:
         self.current_price_usd = price_usd
@@ -123,7 +135,11 @@ class Portfolio:
 
     @property
     def positions_value_usd(self) -> Decimal:
-        return sum((p.current_value_usd for p in self.positions.values()), money.ZERO)
+        # sum() in the same order, without a generator: read several times every tick.
+        total = money.ZERO
+        for p in self.positions.values():
+            total += p.current_value_usd
+        return total
 
     @property
     def positions_cost_usd(self) -> Decimal:
@@ -135,7 +151,11 @@ class Portfolio:
 
     @property
     def unrealized_pnl_usd(self) -> Decimal:
-        return sum((p.unrealized_pnl_usd for p in self.positions.values()), money.ZERO)
+        # sum() in the same order, without a generator: every tick's snapshot reads it.
+        total = money.ZERO
+        for p in self.positions.values():
+            total += p.unrealized_pnl_usd
+        return total
 
     def ledger_difference(self) -> Decimal:
         """Zero when the books balance; anything else is a bug."""

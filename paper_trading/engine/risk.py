@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from paper_trading.engine import money
 from paper_trading.engine.config import TradingConfig
@@ -216,8 +217,7 @@ class MaxHoldTime(ExitRule):
         if not config.max_hold_hours:
             return None
         held = now - position.opened_at
-        limit = timedelta(hours=float(config.max_hold_hours))
-        if held < limit:
+        if held < hold_limit(config.max_hold_hours):
             return None
         hours = money.ratio(Decimal(held.total_seconds()) / 3600)
         return Reason(
@@ -225,6 +225,13 @@ class MaxHoldTime(ExitRule):
             f"max hold time: {position.symbol} held {hours.normalize():f} h "
             f"(limit {config.max_hold_hours} h)",
         )
+
+
+@lru_cache(maxsize=64)
+def hold_limit(hours: Decimal) -> timedelta:
+    """How long `max_hold_hours` lets a position stay open (checked for every position every
+    tick, and the setting rarely changes)."""
+    return timedelta(hours=float(hours))
 
 
 DEFAULT_EXITS: tuple[ExitRule, ...] = (StopLoss(), TakeProfit(), TrailingStop(), MaxHoldTime())

@@ -336,3 +336,26 @@ def test_a_holding_is_valued_as_the_rounded_product(quantity: Decimal, price: De
     value = money.usd_value(quantity, price)
     assert value == money.usd(money.mul(quantity, price))
     assert value.as_tuple().exponent == -money.USD_PLACES
+
+
+def test_pnl_percent_follows_the_price_and_each_buy() -> None:
+    # Read at one valuation it is kept; a new price or a new buy must give a fresh figure.
+    p = Portfolio.new(D(10_000))
+    _apply(p, BUY)
+    position = p.positions["LINK"]
+    cost = position.cost_basis_usd
+
+    def expected() -> Decimal:
+        value = money.usd_value(position.quantity, position.current_price_usd)
+        return money.ratio(
+            money.div((value - position.cost_basis_usd) * 100, position.cost_basis_usd)
+        )
+
+    position.revalue(D(30))
+    assert position.unrealized_pnl_percent == expected() == position.unrealized_pnl_percent
+    position.revalue(D(15))
+    assert position.unrealized_pnl_percent == expected() < 0
+    _apply(p, _fill(Side.BUY, "1000", "40", "3", "25", approval=False), NOW + timedelta(hours=1))
+    position.revalue(D(15))
+    assert position.cost_basis_usd != cost
+    assert position.unrealized_pnl_percent == expected()

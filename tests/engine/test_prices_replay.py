@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from paper_trading.engine import money
-from paper_trading.engine.prices.feed import PriceUnavailableError
+from paper_trading.engine.prices.feed import PriceQuote, PriceUnavailableError
 from paper_trading.engine.prices.replay import ReplaySource, Timeline, interval_to_seconds
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -290,3 +290,35 @@ def test_a_file_is_read_once_until_it_changes(tmp_path: Path) -> None:
     _write(tmp_path, "ETH", [("2026-01-01T00:00:00Z", "100"), ("2026-01-01T01:00:00Z", "250.5")])
     edited = ReplaySource(data_dir=tmp_path).recording("ETH")[2]
     assert edited.tolist() == [100.0, 250.5]
+
+
+def test_bars_after_a_gap_and_their_day_before_are_found(tmp_path: Path) -> None:
+    # Hourly bars over two days with the 03:00 bar of the first missing: from there on, where a
+    # bar would be without gaps is one bar off, and the day before may or may not be.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    hours = [h for h in range(48) if h != 3]
+    rows = [((start + timedelta(hours=h)).isoformat(), str(100 + h)) for h in hours]
+    _write(tmp_path, "ETH", rows)
+    source = ReplaySource(data_dir=tmp_path)
+
+    def quote(opened_hour: int) -> PriceQuote:
+        return source.fetch(["ETH"], start + timedelta(hours=opened_hour + 1)).prices["ETH"]
+
+    assert (quote(35).price_usd, quote(35).change_24h_percent) == (
+        Decimal("135"),
+        Decimal("21.6216"),
+    )
+    assert (quote(26).price_usd, quote(26).change_24h_percent) == (
+        Decimal("126"),
+        Decimal("23.5294"),
+    )
+    assert (quote(27).price_usd, quote(27).change_24h_percent) == (Decimal("127"), None)
+    assert (quote(2).price_usd, quote(4).price_usd) == (Decimal("102"), Decimal("104"))
+
+
+def test_timeline_finds_moments_before_and_after_a_gap() -> None:
+    moments = [_at(5, h) for h in (10, 11, 12, 14, 15)]
+    timeline = Timeline.of(moments)
+    assert [timeline.find(m) for m in moments] == [0, 1, 2, 3, 4]
+    assert [timeline.find(_at(5, h)) for h in (9, 13, 16)] == [None, None, None]
+    assert Timeline.of(moments[:1]).find(moments[0]) == 0

@@ -24,6 +24,7 @@ from paper_trading.engine.risk import (
     TakeProfit,
     TrailingStop,
     exit_reason,
+    hold_limit,
     tripped_breakers,
 )
 
@@ -243,6 +244,13 @@ def test_max_hold_time_fires_at_24_hours() -> None:
     later = rule.check(position, NOW + timedelta(hours=30, minutes=30), CONFIG)
     assert later is not None
     assert "held 30.5 h" in later.message
+
+
+def test_hold_limit_is_the_setting_in_hours() -> None:
+    # Equal settings written differently (kept once) are the same limit.
+    assert hold_limit(D("1.5")) == timedelta(minutes=90)
+    assert hold_limit(D(24)) == hold_limit(D("24.00")) == timedelta(days=1)
+    assert hold_limit(D("0.001")) == timedelta(seconds=3.6)
 
 
 @pytest.mark.parametrize(

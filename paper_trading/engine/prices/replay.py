@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import repeat
+from operator import mul
 from pathlib import Path
 from typing import Any, overload
 
@@ -85,11 +86,13 @@ class _Series:
     def __len__(self) -> int:
         return len(self.times)
 
-    def find(self, micros: int) -> int | None:
-        """The index of the bar closing at `micros`, None if there is none."""
-        # The array's own method: np.searchsorted's dispatch costs more than the search.
-        i = int(self.times.searchsorted(micros))
-        return i if i < len(self.times) and self.times.item(i) == micros else None
+    def find(self, micros: int, guess: int = -1) -> int | None:
+        """The index of the bar closing at `micros`, None if there is none.
+
+        `guess` is checked first: where a recording has no gaps, the caller can work the index
+        out, and a replay looks up a few bars every tick.
+        """
+        return _find(self.times, micros, guess)
 
     def end(self, micros: int) -> int:
         """How many bars close at or before `micros`."""
@@ -99,12 +102,24 @@ class _Series:
         return _moment(int(self.times[i]))
 
     def close(self, i: int) -> Decimal:
-        return _prices([int(self.units[i])], self.scale)[0]
+        # The step `_prices` takes, for one close without the list around it.
+        factor = 10 ** (money.PRICE_PLACES - self.scale)
+        return money.CONTEXT.scaleb(Decimal(self.units.item(i) * factor), _PRICE_EXPONENT)
 
     def closes(self, index: slice | NDArray[np.intp]) -> list[Decimal]:
         """The closes at a slice or an array of bar indices."""
         # tolist() gives Python ints at C speed; converting numpy scalars one by one does not.
         return _prices(self.units[index].tolist(), self.scale)
+
+
+def _find(times: NDArray[np.int64], micros: int, guess: int) -> int | None:
+    """Where `micros` is in the increasing `times` (None if it is not): at `guess`, else found
+    by binary search."""
+    if 0 <= guess < len(times) and times.item(guess) == micros:
+        return guess
+    # The array's own method: np.searchsorted's dispatch costs more than the search.
+    i = int(times.searchsorted(micros))
+    return i if i < len(times) and times.item(i) == micros else None
 
 
 def _prices(units: list[int], scale: int) -> list[Decimal]:
@@ -114,8 +129,9 @@ def _prices(units: list[int], scale: int) -> list[Decimal]:
     is rebuilt tens of thousands of times in a backtest, and rounding it again changes nothing.
     """
     factor = 10 ** (money.PRICE_PLACES - scale)
-    scaleb = money.CONTEXT.scaleb
-    return [scaleb(Decimal(u * factor), _PRICE_EXPONENT) for u in units]
+    # Mapped in C, each step over the whole list: a quiet stretch rebuilds its held closes.
+    scaled = map(Decimal, map(mul, units, repeat(factor)))
+    return list(map(money.CONTEXT.scaleb, scaled, repeat(_PRICE_EXPONENT)))
 
 
 class Closes(Sequence[Decimal]):
@@ -152,6 +168,12 @@ class Timeline(Sequence[datetime]):
 
     def __init__(self, micros: NDArray[np.int64]) -> None:
         self._micros = micros
+        #: The first moment and the step to the second: where a moment is if there are no gaps.
+        self._origin, self._step = (
+            (micros.item(0), micros.item(1) - micros.item(0)) if len(micros) > 1 else (0, 0)
+        )
+        #: Steps missing before the moment found last: gaps are rare, so likely the next's too.
+        self._missing = 0
 
     @classmethod
     def of(cls, moments: Sequence[datetime]) -> Timeline:
@@ -169,8 +191,14 @@ class Timeline(Sequence[datetime]):
     def find(self, moment: datetime) -> int | None:
         """Where the aware `moment` is, by binary search; None if it is not there."""
         micros = _micros(moment)
-        i = int(self._micros.searchsorted(micros))
-        return i if i < len(self._micros) and self._micros.item(i) == micros else None
+        step = self._step
+        if step <= 0:
+            return _find(self._micros, micros, -1)
+        steps = (micros - self._origin) // step
+        i = _find(self._micros, micros, steps - self._missing)
+        if i is not None:
+            self._missing = steps - i
+        return i
 
     def rows(self, moments: Timeline) -> NDArray[np.intp]:
         """Where each of `moments` is (-1 where it is not), by one vectorised binary search."""
@@ -294,6 +322,12 @@ class ReplaySource:
         self.data_dir = data_dir
         self.interval = interval
         self._bar = timedelta(seconds=interval_to_seconds(interval))
+        self._bar_us = self._bar // _US
+        #: Bars from one close to the close a day earlier (a guess for bars that do not
+        #: divide a day, checked like every other).
+        self._bars_a_day = _DAY // self._bar
+        #: Per symbol: bars missing before the one fetched last (see `fetch`).
+        self._missing: dict[str, int] = {}
         suffix = _FILE_SUFFIX.format(interval=interval)
         if symbols is None:
             paths = {p.name.removesuffix(suffix): p for p in data_dir.glob(f"*{suffix}")}
@@ -361,12 +395,16 @@ class ReplaySource:
             if series is None:
                 unavailable[symbol] = f"no recorded price data for {symbol}"
                 continue
-            i = series.find(micros)
+            # The bar is as many bars after the first as its time says, less those missing
+            # before it: gaps are rare, so likely as many as before the bar found last time.
+            bars = (micros - series.times.item(0)) // self._bar_us
+            i = series.find(micros, bars - self._missing.get(symbol, 0))
             if i is None:
                 unavailable[symbol] = self._missing_reason(symbol, series, at)
                 continue
+            self._missing[symbol] = bars - i
             close = series.close(i)
-            day_before = series.find(micros - _DAY_US)
+            day_before = series.find(micros - _DAY_US, i - self._bars_a_day)
             prices[symbol] = PriceQuote(
                 symbol=symbol,
                 price_usd=close,

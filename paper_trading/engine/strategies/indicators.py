@@ -18,7 +18,8 @@ from operator import sub, truediv
 def _tail(prices: Sequence[Decimal] | Sequence[float], count: int) -> list[float] | None:
     if len(prices) < count:
         return None
-    return [float(p) for p in prices[len(prices) - count :]]
+    # map in C: every swap reads a volatility over these.
+    return list(map(float, prices[len(prices) - count :]))
 
 
 def _check_period(period: int, minimum: int = 1) -> None:
