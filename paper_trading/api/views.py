@@ -295,6 +295,9 @@ class PriceView(APIView):
         if quote is None:
             reason = snapshot.unavailable.get(token.price_symbol, "no price")
             raise ServiceUnavailable(f"no price for {token.symbol}: {reason}")
+        # Measured once the answer is in: CoinGecko stamps whole seconds, often the second after
+        # the request began, and a clock a little ahead (the feed tolerates it) is age 0.
+        age = max(0.0, (datetime.now(UTC) - quote.timestamp).total_seconds())
         return Response(
             s.PriceSerializer(
                 {
@@ -303,7 +306,7 @@ class PriceView(APIView):
                     "price_usd": quote.price_usd,
                     "price_source": quote.source,
                     "observed_at": quote.timestamp,
-                    "age_seconds": (now - quote.timestamp).total_seconds(),
+                    "age_seconds": age,
                     "change_24h_percent": quote.change_24h_percent,
                 }
             ).data

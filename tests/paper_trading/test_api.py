@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -244,6 +245,10 @@ def test_prices_are_real_or_refused(
     assert price["price_source"] == "coingecko"
     assert price["chain_id"] == 42161
     assert 0 <= price["age_seconds"] < 60
+    # A source clock a few seconds ahead (within the feed's tolerance) is a fresh price, age 0.
+    ahead = datetime.now(UTC) + timedelta(seconds=3)
+    fake_coingecko.set_price("weth", PRICES["weth"], updated_at=ahead)
+    assert alice.get(API + "prices/WETH/").json()["age_seconds"] == 0
     _error(alice.get(API + "prices/OP/"), 404)  # OP is not traded on Base
     assert "unknown chain" in _error(alice.get(API + "prices/WETH/?chain=mars"), 400)["message"]
     fake_coingecko.stale()
