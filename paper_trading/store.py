@@ -166,6 +166,9 @@ class DjangoStore:
 
     def publish(self, result: TickResult) -> None:
         with transaction.atomic():
+            # The account before the session, in the order `start_session` locks them: the other
+            # order deadlocks on PostgreSQL when a start request arrives during a tick.
+            PaperTradingAccount.objects.select_for_update().filter(pk=self.account_id).first()
             session = PaperTradingSession.objects.select_for_update().get(pk=self.session_id)
             if result.tick_number <= int(session.engine_state.get("tick_number", 0)):
                 return  # already durable: a retried tick must not write twice

@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from paper_trading.engine.analyzer import MarketAnalyzer
 from paper_trading.engine.events import TickResult, TradeExecuted
@@ -66,6 +68,32 @@ def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAcco
     store.publish(with_trade)  # a retry of an old tick
     assert PaperTrade.objects.count() == before
     assert verify_account(account).ok
+
+
+def test_a_tick_locks_the_account_before_the_session(account: PaperTradingAccount) -> None:
+    """The order `start_session` locks them in: the other order deadlocked on PostgreSQL when a
+    start request (account, then sessions) came in while the bot was committing a tick."""
+    session = start_session(account, BotSettings(intel_level=5))
+    loop = build_loop(session, threading.Event(), max_ticks=3)
+    results: list[TickResult] = []
+
+    class Keep:
+        def publish(self, result: TickResult) -> None:
+            results.append(result)
+
+    loop.sinks = [*loop.sinks, Keep()]
+    loop.run()
+    with CaptureQueriesContext(connection) as queries:
+        DjangoStore(session, loop.analyzer.chain).publish(results[-1])
+    tables = [
+        table
+        for q in queries.captured_queries
+        for table in ("papertradingaccount", "papertradingsession")
+        if f"paper_trading_{table}" in q["sql"].split(" WHERE ")[0]
+    ]
+    assert tables[:2] == ["papertradingaccount", "papertradingsession"]
+    if connection.features.has_select_for_update:
+        assert all("FOR UPDATE" in q["sql"] for q in queries.captured_queries[:2])
 
 
 def test_verification_names_each_kind_of_mismatch(
