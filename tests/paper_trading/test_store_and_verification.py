@@ -51,9 +51,12 @@ def traded(account: PaperTradingAccount) -> PaperTradingAccount:
     return account
 
 
-def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAccount) -> None:
-    session = start_session(account, BotSettings(intel_level=10))
-    loop = build_loop(session, threading.Event(), max_ticks=200)
+def _run_keeping_results(
+    account: PaperTradingAccount, intel_level: int, ticks: int
+) -> tuple[DjangoStore, list[TickResult]]:
+    """Run a bot for `ticks` ticks; a store for its session and every tick's result."""
+    session = start_session(account, BotSettings(intel_level=intel_level))
+    loop = build_loop(session, threading.Event(), max_ticks=ticks)
     results: list[TickResult] = []
 
     class Keep:
@@ -62,9 +65,13 @@ def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAcco
 
     loop.sinks = [*loop.sinks, Keep()]
     loop.run()
+    return DjangoStore(session, loop.analyzer.chain), results
+
+
+def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAccount) -> None:
+    store, results = _run_keeping_results(account, intel_level=10, ticks=200)
     with_trade = next(r for r in results if r.of_type(TradeExecuted))
     before = PaperTrade.objects.count()
-    store = DjangoStore(session, loop.analyzer.chain)
     store.publish(with_trade)  # a retry of an old tick
     assert PaperTrade.objects.count() == before
     assert verify_account(account).ok
@@ -73,18 +80,9 @@ def test_a_tick_already_committed_is_not_written_again(account: PaperTradingAcco
 def test_a_tick_locks_the_account_before_the_session(account: PaperTradingAccount) -> None:
     """The order `start_session` locks them in: the other order deadlocked on PostgreSQL when a
     start request (account, then sessions) came in while the bot was committing a tick."""
-    session = start_session(account, BotSettings(intel_level=5))
-    loop = build_loop(session, threading.Event(), max_ticks=3)
-    results: list[TickResult] = []
-
-    class Keep:
-        def publish(self, result: TickResult) -> None:
-            results.append(result)
-
-    loop.sinks = [*loop.sinks, Keep()]
-    loop.run()
+    store, results = _run_keeping_results(account, intel_level=5, ticks=3)
     with CaptureQueriesContext(connection) as queries:
-        DjangoStore(session, loop.analyzer.chain).publish(results[-1])
+        store.publish(results[-1])
     reads = [
         (table, "FOR UPDATE" in q["sql"])
         for q in queries.captured_queries
