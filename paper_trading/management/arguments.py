@@ -18,6 +18,7 @@ from django.core.management.base import CommandError, CommandParser
 from paper_trading.engine.backtest import BacktestConfig
 from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR
 from paper_trading.engine.strategies.catalog import parse_params
+from paper_trading.engine.strategies.intel_slider import MAX_LEVEL, MIN_LEVEL
 
 
 def utc_datetime(value: str) -> datetime:
@@ -27,6 +28,19 @@ def utc_datetime(value: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date or time: {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def intel_level(value: str) -> int:
+    """An Intel slider level, checked when the options are read (before any slow start-up)."""
+    try:
+        level = int(value)
+    except ValueError:
+        level = MIN_LEVEL - 1
+    if not MIN_LEVEL <= level <= MAX_LEVEL:
+        raise argparse.ArgumentTypeError(
+            f"the Intel level is a whole number from {MIN_LEVEL} to {MAX_LEVEL}, not {value!r}"
+        )
+    return level
 
 
 def add_backtest_arguments(
@@ -50,7 +64,9 @@ def add_backtest_arguments(
         "--param", action="append", default=[], metavar="NAME=VALUE", help=param_help
     )
     if intel:
-        parser.add_argument("--intel", type=int, help="shorthand for intel_slider at level 1-10")
+        parser.add_argument(
+            "--intel", type=intel_level, help="shorthand for intel_slider at level 1-10"
+        )
     parser.add_argument(
         "--tokens", default="", help="comma-separated symbols (default: all the data covers)"
     )

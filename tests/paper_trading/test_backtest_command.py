@@ -142,6 +142,7 @@ def test_a_user_strategy_from_a_file_with_params(tmp_path: Path) -> None:
         (["--from", "2026-01-02", "--to", "2026-01-01"], "--to: 2026-01-01 00:00 is not after"),
         (["--from", "yesterday"], "argument --from: not an ISO date or time: 'yesterday'"),
         (["--param", "level=11"], "--param: level: 11 is outside [1, 10]"),
+        (["--intel", "11"], "--intel: the Intel level is a whole number from 1 to 10, not '11'"),
         (["--param", "level"], "--param: expected NAME=VALUE"),
         (["--param", "speed=3"], "--param: intel_slider has no parameter speed"),
         (["--strategy", "nowhere.Thing"], "--strategy: cannot import 'nowhere'"),

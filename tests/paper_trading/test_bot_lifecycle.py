@@ -6,6 +6,7 @@ import os
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -31,6 +32,8 @@ from paper_trading.services.bot import (
     worker_alive,
 )
 from paper_trading.services.verification import verify_account
+from tests.fakes.coingecko import FakeCoinGecko, fake_coingecko  # noqa: F401
+from tests.paper_trading.live_support import point_at, price_all
 
 pytestmark = pytest.mark.django_db
 Status = PaperTradingSession.Status
@@ -62,15 +65,30 @@ def test_synthetic_10000_ticks_reconcile(account: PaperTradingAccount) -> None:
     assert report.ok, report.mismatches
 
 
-def test_bad_options_give_clear_errors(account: PaperTradingAccount) -> None:
-    with pytest.raises(CommandError, match="intel level must be between 1 and 10, got 11"):
-        call_command("run_paper_bot", "--account", account.name, "--intel", "11")
+def test_bad_options_give_clear_errors_before_asking_coingecko(
+    account: PaperTradingAccount,
+    fake_coingecko: FakeCoinGecko,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    # `--prices auto` (the default) asks CoinGecko which source to use: not for a bad option.
+    price_all(fake_coingecko)
+    point_at(fake_coingecko, monkeypatch, settings)
+    for level in ("11", "0", "five"):
+        with pytest.raises(
+            CommandError,
+            match=f"--intel: the Intel level is a whole number from 1 to 10, not '{level}'",
+        ):
+            call_command("run_paper_bot", "--account", account.name, "--intel", level)
     with pytest.raises(CommandError, match="unknown chain 'mars'"):
         call_command("run_paper_bot", "--account", account.name, "--chain", "mars")
     for speed in ("fast", "-2", "0.000001", "1e30", "NaN", "Infinity"):
         with pytest.raises(CommandError, match=f"--speed must be a number from 1 .*got '{speed}'"):
             call_command("run_paper_bot", "--account", account.name, "--speed", speed)
+    with pytest.raises(CommandError, match="--both-lanes: add --fast-lane"):
+        call_command("run_paper_bot", "--account", account.name, "--both-lanes")
     assert not account.sessions.exists()
+    assert fake_coingecko.requests == []
 
 
 def test_a_second_bot_on_the_same_account_is_refused(account: PaperTradingAccount) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
@@ -23,7 +24,7 @@ from paper_trading.engine.mempool.sources import EventSource, RecordedEventSourc
 from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
-from paper_trading.management.arguments import utc_datetime
+from paper_trading.management.arguments import intel_level, utc_datetime
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
@@ -79,7 +80,10 @@ class Command(BaseCommand):
             help="a strategy parameter (repeatable), e.g. --param fast_period=12",
         )
         parser.add_argument(
-            "--intel", type=int, default=None, help="intel_slider's level, 1 (cautious)-10 (5)"
+            "--intel",
+            type=intel_level,
+            default=None,
+            help="intel_slider's level, 1 (cautious)-10 (5)",
         )
         parser.add_argument("--chain", default="base", help="chain slug or id (base, 8453, ...)")
         parser.add_argument(
@@ -148,11 +152,6 @@ class Command(BaseCommand):
                 "start a worker (celery -A dexproject worker -Q paper_trading)"
             )
         account = self._account(options["account"], options["user"])
-        requested = options["prices"]
-        if requested == "auto":
-            # An interrupted session resumes on its own prices; otherwise decide now, once.
-            requested = resumable_price_source(account) or requested
-        choice = choose_price_source(requested)
         intel = options["intel"]
         if intel is not None and options["strategy"] != IntelSliderEngine.name:
             raise CommandError(
@@ -169,8 +168,6 @@ class Command(BaseCommand):
                 strategy=options["strategy"],
                 strategy_params=params,
                 chain_id=chain.chain_id,
-                prices=choice.source,
-                price_note=choice.note,
                 bar_interval=options["bar"],
                 data_dir=options["data"],
                 period_start=options["period_start"],
@@ -182,9 +179,16 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        mempool = None
         if options["both_lanes"] and not (options["fast_lane"] or options["mempool_events"]):
             raise CommandError("--both-lanes: add --fast-lane or --mempool-events FILE")
+        # Every option is checked before `auto` asks CoinGecko, which can take seconds.
+        requested = options["prices"]
+        if requested == "auto":
+            # An interrupted session resumes on its own prices; otherwise decide now, once.
+            requested = resumable_price_source(account) or requested
+        choice = choose_price_source(requested)
+        settings = replace(settings, prices=choice.source, price_note=choice.note)
+        mempool = None
         if options["fast_lane"] or options["mempool_events"]:
             mempool = _mempool_source(chain, options["mempool_events"], choice.source)
             if options["background"]:
