@@ -476,9 +476,17 @@ def search(
         raise OptionError(
             "--metric", f"unknown metric {settings.metric!r}; use one of {', '.join(METRICS)}"
         )
-    for option, value in (("--trials", settings.trials), ("--workers", settings.workers)):
+    # Each plain number is checked before the data is read and the grid built, so a wrong one
+    # is reported first, not after an error about something else.
+    for option, value in (
+        ("--trials", settings.trials),
+        ("--workers", settings.workers),
+        ("--max-grid", settings.max_grid),
+        ("--folds", settings.folds),
+    ):
         if value < 1:
             raise OptionError(option, f"must be at least 1, not {value}")
+    _check_fraction(settings.train_fraction)
     backtester = Backtester(config)
     strategy = backtester.strategy_class
     fixed = fixed_params(strategy, config.params)

@@ -92,6 +92,16 @@ def test_walk_forward_optuna_reports_each_fold_and_the_aggregate(tmp_path: Path)
         (["--to", "2026-01-03"], r"--from/--to: the training window has \d+ bars, too few"),
         (["--strategy", "ma_crossover"], r"--max-grid: the grid has 79,200 candidates"),
         (["--workers", "0"], r"--workers: must be at least 1, not 0"),
+        # Before the grid is built: a too-large grid would be reported first otherwise.
+        (
+            ["--strategy", "ma_crossover", "--train-fraction", "1.5"],
+            r"--train-fraction: must be between 0 and 1, not 1.5",
+        ),
+        (["--strategy", "ma_crossover", "--max-grid", "0"], r"--max-grid: must be at least 1"),
+        (
+            ["--strategy", "ma_crossover", "--split", "walk-forward", "--folds", "0"],
+            r"--folds: must be at least 1, not 0",
+        ),
         (["--initial-balance", "lots"], r"--initial-balance: 'lots' is not a number"),
     ],
 )
