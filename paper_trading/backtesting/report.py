@@ -21,6 +21,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
 from paper_trading.engine.backtest import BacktestResult, PreparedBacktest
+from paper_trading.engine.metrics import TradeGroup
 from paper_trading.web import display as d
 
 FORMAT = "dexpaper-backtest/1"
@@ -51,8 +52,20 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def result_document(prepared: PreparedBacktest, result: BacktestResult) -> dict[str, Any]:
-    """Everything about the run: its config, metrics, per-token results, series and trades."""
+def _group(r: TradeGroup, name: str | None) -> dict[str, Any]:
+    """A group of trades as a JSON row, its key under `name` (left out for None)."""
+    row = dataclasses.asdict(r)
+    key = row.pop("key")
+    if name is not None:
+        row = {name: key, **row}
+    return {**row, "win_rate_percent": r.win_rate_percent, "net_pnl_usd": r.net_pnl_usd}
+
+
+def result_document(
+    prepared: PreparedBacktest, result: BacktestResult, breakdown: str = "month"
+) -> dict[str, Any]:
+    """Everything about the run: its config, metrics, per-token, per-exit-reason and
+    per-period (`breakdown`: day, week or month) results, series and trades."""
     config = prepared.config
     strategy = prepared.strategy
     perf = result.performance
@@ -85,14 +98,6 @@ def result_document(prepared: PreparedBacktest, result: BacktestResult) -> dict[
         "best_trade_usd": perf.best_trade_usd,
         "worst_trade_usd": perf.worst_trade_usd,
     }
-    per_token = [
-        {
-            **dataclasses.asdict(r),
-            "win_rate_percent": r.win_rate_percent,
-            "net_pnl_usd": r.net_pnl_usd,
-        }
-        for r in result.per_token
-    ]
     drawdown = result.drawdown_percent
     document = {
         "format": FORMAT,
@@ -119,7 +124,21 @@ def result_document(prepared: PreparedBacktest, result: BacktestResult) -> dict[
             "initial_balance_usd": config.initial_balance_usd,
         },
         "metrics": metrics,
-        "per_token": per_token,
+        "per_token": [_group(r, "symbol") for r in result.per_token],
+        "per_exit_reason": [_group(r, "reason") for r in result.per_exit_reason],
+        "breakdown": {
+            "period": breakdown,
+            "rows": [
+                {
+                    "start": r.start.isoformat(),
+                    "start_value_usd": r.start_value_usd,
+                    "end_value_usd": r.end_value_usd,
+                    "return_percent": r.return_percent,
+                    **_group(r.trades, None),
+                }
+                for r in result.breakdown(breakdown)
+            ],
+        },
         "equity": [
             {"time": p.at, "value_usd": p.value_usd, "drawdown_percent": dd}
             for p, dd in zip(result.equity, drawdown, strict=True)
@@ -173,6 +192,32 @@ def summary_text(doc: Mapping[str, Any]) -> str:
         f"{d.cost(r['gas_usd']):>10}"
         for r in doc["per_token"]
     ] or ["  (no trades)"]
+    exits = doc.get("per_exit_reason", [])
+    if exits:
+        lines += [
+            "",
+            f"  {'exit reason':<16} {'exits':>5} {'reverted':>8} {'win rate':>8} "
+            f"{'realized P&L':>14} {'net P&L':>14}",
+        ]
+        lines += [
+            f"  {r['reason']:<16} {r['trades']:>5} {r['reverted']:>8} "
+            f"{d.percent(r['win_rate_percent']):>8} {d.signed_usd(r['realized_pnl_usd']):>14} "
+            f"{d.signed_usd(r['net_pnl_usd']):>14}"
+            for r in exits
+        ]
+    periods = doc.get("breakdown", {}).get("rows", [])
+    if periods:
+        lines += [
+            "",
+            f"  {doc['breakdown']['period']:<10} {'return':>8} {'end value':>14} {'trades':>6} "
+            f"{'win rate':>8} {'net P&L':>14}",
+        ]
+        lines += [
+            f"  {r['start']:<10} {d.percent(r['return_percent'], 2):>8} "
+            f"{d.usd(r['end_value_usd']):>14} {r['trades']:>6} "
+            f"{d.percent(r['win_rate_percent']):>8} {d.signed_usd(r['net_pnl_usd']):>14}"
+            for r in periods
+        ]
     return "\n".join(lines)
 
 

@@ -129,8 +129,21 @@ class BacktestResult:
         return metrics.drawdown_series(p.value_usd for p in self.equity)
 
     @property
-    def per_token(self) -> list[metrics.TokenResult]:
+    def per_token(self) -> list[metrics.TradeGroup]:
         return metrics.per_token(self.trades)
+
+    @property
+    def per_exit_reason(self) -> list[metrics.TradeGroup]:
+        return metrics.per_exit_reason(self.trades)
+
+    def breakdown(self, period: str) -> list[metrics.PeriodResult]:
+        """Results per calendar day, week or month (`metrics.PERIODS`)."""
+        return metrics.breakdown(
+            ((p.at, p.value_usd) for p in self.equity),
+            self.trades,
+            self.portfolio.initial_balance_usd,
+            period,
+        )
 
 
 class _PricedSource(PriceSource, Protocol):

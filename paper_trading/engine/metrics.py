@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from paper_trading.engine import money
@@ -188,10 +188,11 @@ def exposure_percent(points: Iterable[tuple[Decimal, Decimal]]) -> Decimal:
 
 
 @dataclass
-class TokenResult:
-    """One token's trades in a run: counts, P&L and costs (the ledger's definitions)."""
+class TradeGroup:
+    """The trades sharing a token or an exit reason: counts, P&L and costs (the ledger's
+    definitions)."""
 
-    symbol: str
+    key: str
     trades: int = 0
     reverted: int = 0
     #: Closing trades (executed sells) and how many of them had a positive net P&L.
@@ -211,24 +212,91 @@ class TokenResult:
         """Price P&L less every swap fee and every gas bill."""
         return self.realized_pnl_usd - self.fees_usd - self.gas_usd
 
-
-def per_token(trades: Iterable[TradeRecord]) -> list[TokenResult]:
-    """Results by token, sorted by symbol; reverted swaps count their gas and nothing else."""
-    results: dict[str, TokenResult] = {}
-    for t in trades:
-        r = results.setdefault(t.symbol, TokenResult(t.symbol))
-        r.trades += 1
-        r.gas_usd += t.gas_usd
+    def add(self, t: TradeRecord) -> None:
+        """Count one trade; a reverted swap counts its gas and nothing else."""
+        self.trades += 1
+        self.gas_usd += t.gas_usd
         if t.status.failed:  # reverted (gas burned) or dropped (nothing paid)
-            r.reverted += 1
-            continue
-        r.realized_pnl_usd += t.realized_pnl_usd
-        r.fees_usd += t.fee_usd
-        r.volume_usd += t.amount_in_usd
+            self.reverted += 1
+            return
+        self.realized_pnl_usd += t.realized_pnl_usd
+        self.fees_usd += t.fee_usd
+        self.volume_usd += t.amount_in_usd
         if t.side == "SELL":
-            r.closes += 1
-            r.wins += t.net_pnl_usd > 0
-    return [results[s] for s in sorted(results)]
+            self.closes += 1
+            self.wins += t.net_pnl_usd > 0
+
+
+def _grouped(trades: Iterable[TradeRecord], key: Callable[[TradeRecord], str]) -> list[TradeGroup]:
+    groups: dict[str, TradeGroup] = {}
+    for t in trades:
+        k = key(t)
+        group = groups.get(k)
+        if group is None:
+            group = groups[k] = TradeGroup(k)
+        group.add(t)
+    return [groups[k] for k in sorted(groups)]
+
+
+def per_token(trades: Iterable[TradeRecord]) -> list[TradeGroup]:
+    """Results by token symbol, sorted by it."""
+    return _grouped(trades, lambda t: t.symbol)
+
+
+def per_exit_reason(trades: Iterable[TradeRecord]) -> list[TradeGroup]:
+    """Sells by what closed them (the strategy, "stop_loss", "max_hold", ...), sorted by it:
+    which exits earn and which lose, as freqtrade's exit-reason table shows."""
+    return _grouped((t for t in trades if t.side == "SELL"), lambda t: t.reason)
+
+
+#: Calendar periods a run's results can be broken down by, and each one's first day.
+PERIODS: dict[str, Callable[[date], date]] = {
+    "day": lambda day: day,
+    "week": lambda day: day - timedelta(days=day.weekday()),  # ISO weeks start on Monday
+    "month": lambda day: day.replace(day=1),
+}
+
+
+@dataclass
+class PeriodResult:
+    """One calendar period of a run: its trades and how the portfolio's value moved."""
+
+    start: date
+    #: The value when the period began (the previous period's last value, or the initial
+    #: balance) and at its last tick.
+    start_value_usd: Decimal
+    end_value_usd: Decimal
+    trades: TradeGroup
+
+    @property
+    def return_percent(self) -> Decimal:
+        if not self.start_value_usd:
+            return money.ZERO
+        return money.ratio((self.end_value_usd / self.start_value_usd - 1) * 100)
+
+
+def breakdown(
+    equity: Iterable[tuple[datetime, Decimal]],
+    trades: Iterable[TradeRecord],
+    initial_balance_usd: Decimal,
+    period: str,
+) -> list[PeriodResult]:
+    """Results per calendar `period` ("day", "week" or "month", in UTC) over the equity curve's
+    ticks, in time order; every period with a tick has a row, with or without trades."""
+    first_day = PERIODS[period]
+    rows: dict[date, PeriodResult] = {}
+    value = initial_balance_usd
+    for at, now_value in equity:
+        start = first_day(at.date())
+        row = rows.get(start)
+        if row is None:
+            row = rows[start] = PeriodResult(start, value, now_value, TradeGroup(start.isoformat()))
+        row.end_value_usd = value = now_value
+    for t in trades:
+        row = rows.get(first_day(t.created_at.date()))
+        if row is not None:
+            row.trades.add(t)
+    return list(rows.values())
 
 
 def compute(

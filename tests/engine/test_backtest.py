@@ -138,7 +138,7 @@ def test_a_round_trip_books_the_hand_computed_fills_fees_gas_and_pnl(data: Path)
         / 6
     )
     (arb,) = result.per_token
-    assert (arb.symbol, arb.trades, arb.closes, arb.wins) == ("ARB", 2, 1, 1)
+    assert (arb.key, arb.trades, arb.closes, arb.wins) == ("ARB", 2, 1, 1)
     assert arb.fees_usd == p.fees_usd
     assert arb.realized_pnl_usd == D("77.53859962")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from paper_trading.engine import metrics
@@ -77,7 +77,15 @@ def test_exposure_is_the_average_share_held_in_tokens() -> None:
     assert metrics.exposure_percent([]) == 0
 
 
-def _trade(symbol: str, side: str, status: TradeStatus, **usd: str) -> TradeRecord:
+def _trade(
+    symbol: str,
+    side: str,
+    status: TradeStatus,
+    *,
+    reason: str = "strategy",
+    at: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    **usd: str,
+) -> TradeRecord:
     zero = D(0)
     figures = {
         k: D(usd.get(k, "0"))
@@ -85,13 +93,13 @@ def _trade(symbol: str, side: str, status: TradeStatus, **usd: str) -> TradeReco
     }
     return TradeRecord(
         trade_id=uuid.uuid4(),
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        created_at=at,
         chain_id=8453,
         symbol=symbol,
         token_address="0x0",
         side=side,
         status=status,
-        reason="strategy",
+        reason=reason,
         token_in="",
         token_out="",
         amount_in=zero,
@@ -151,11 +159,70 @@ def test_per_token_results() -> None:
         ),
     ]
     aave, uni = metrics.per_token(trades)
-    assert (uni.symbol, uni.trades, uni.reverted, uni.closes, uni.wins) == ("UNI", 3, 1, 1, 1)
+    assert (uni.key, uni.trades, uni.reverted, uni.closes, uni.wins) == ("UNI", 3, 1, 1, 1)
     assert uni.win_rate_percent == D(100)
     assert uni.fees_usd == D("0.63")
     assert uni.gas_usd == D("0.04")  # the reverted swap's gas counts
     assert uni.volume_usd == D(210)
     assert uni.net_pnl_usd == D("10.33") - D("0.63") - D("0.04")
-    assert (aave.symbol, aave.closes, aave.wins, aave.win_rate_percent) == ("AAVE", 1, 0, D(0))
+    assert (aave.key, aave.closes, aave.wins, aave.win_rate_percent) == ("AAVE", 1, 0, D(0))
     assert aave.net_pnl_usd == D("-4.865") - D("0.285") - D("0.02")
+
+
+def test_exits_by_reason_count_sells_only() -> None:
+    ok, reverted = TradeStatus.EXECUTED, TradeStatus.REVERTED
+    trades = [
+        _trade("UNI", "BUY", ok, amount_in_usd="100", fee_usd="0.3"),
+        _trade("UNI", "SELL", ok, reason="stop_loss", realized_pnl_usd="-8", net_pnl_usd="-8.3"),
+        _trade("AAVE", "SELL", ok, reason="stop_loss", realized_pnl_usd="-2", net_pnl_usd="-2.1"),
+        _trade("AAVE", "SELL", reverted, reason="stop_loss", gas_usd="0.5", net_pnl_usd="-0.5"),
+        _trade("UNI", "SELL", ok, reason="take_profit", realized_pnl_usd="6", net_pnl_usd="5.9"),
+    ]
+    stop_loss, take_profit = metrics.per_exit_reason(trades)
+    assert (stop_loss.key, stop_loss.trades, stop_loss.reverted) == ("stop_loss", 3, 1)
+    assert (stop_loss.closes, stop_loss.wins, stop_loss.win_rate_percent) == (2, 0, D(0))
+    assert stop_loss.realized_pnl_usd == D(-10)
+    assert stop_loss.net_pnl_usd == D("-10.5")  # the reverted exit's gas
+    assert (take_profit.key, take_profit.closes, take_profit.wins) == ("take_profit", 1, 1)
+    assert metrics.per_exit_reason(trades[:1]) == []  # a buy is no exit
+
+
+def test_breakdown_by_month_week_and_day() -> None:
+    ok = TradeStatus.EXECUTED
+
+    def at(day: int, hour: int = 0, month: int = 1) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=UTC)
+
+    # Thursday 2026-01-29 .. Monday 2026-02-02.
+    equity = [
+        (at(29), D(1000)),
+        (at(30), D(1100)),
+        (at(31, 23), D(990)),
+        (at(1, month=2), D(990)),
+        (at(2, month=2), D(1089)),
+    ]
+    trades = [
+        _trade("UNI", "BUY", ok, at=at(29), amount_in_usd="500", fee_usd="1.5"),
+        _trade("UNI", "SELL", ok, at=at(31, 23), realized_pnl_usd="-8", net_pnl_usd="-9.5"),
+        _trade("UNI", "BUY", ok, at=at(2, month=2), amount_in_usd="200", fee_usd="0.6"),
+    ]
+    january, february = metrics.breakdown(equity, trades, D(1000), "month")
+    assert (january.start, january.start_value_usd, january.end_value_usd) == (
+        date(2026, 1, 1),
+        D(1000),
+        D(990),
+    )
+    assert january.return_percent == D(-1)
+    assert (january.trades.trades, january.trades.closes, january.trades.wins) == (2, 1, 0)
+    assert january.trades.net_pnl_usd == D(-8) - D("1.5")
+    # February starts where January ended.
+    assert (february.start_value_usd, february.end_value_usd) == (D(990), D(1089))
+    assert february.return_percent == D(10)
+    assert february.trades.trades == 1
+
+    weeks = metrics.breakdown(equity, trades, D(1000), "week")
+    assert [w.start for w in weeks] == [date(2026, 1, 26), date(2026, 2, 2)]  # Mondays
+    assert [w.trades.trades for w in weeks] == [2, 1]
+    days = metrics.breakdown(equity, trades, D(1000), "day")
+    assert [r.return_percent for r in days] == [D(0), D(10), D(-10), D(0), D(10)]
+    assert metrics.breakdown([], trades, D(1000), "day") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -71,6 +72,19 @@ def test_it_prints_the_summary_and_writes_a_json_result_and_a_report(tmp_path: P
     assert sum(Decimal(r["fees_usd"]) for r in doc["per_token"]) == fees
     for r in doc["per_token"]:
         assert f"  {r['symbol']:<6} {r['trades']:>6} " in printed
+    # Exits by reason: every sell once; the period rows: every trade once, chained values.
+    sells = [t for t in trades if t["side"] == "SELL"]
+    assert sum(r["trades"] for r in doc["per_exit_reason"]) == len(sells)
+    assert {r["reason"] for r in doc["per_exit_reason"]} == {t["reason"] for t in sells}
+    for r in doc["per_exit_reason"]:
+        assert f"  {r['reason']:<16} {r['trades']:>5} " in printed
+    months = doc["breakdown"]["rows"]
+    assert doc["breakdown"]["period"] == "month"
+    assert [r["start"] for r in months] == ["2025-12-01"]
+    assert sum(r["trades"] for r in months) == len(trades)
+    assert Decimal(months[0]["start_value_usd"]) == Decimal(10_000)
+    assert months[-1]["end_value_usd"] == doc["equity"][-1]["value_usd"]
+    assert "  month        return      end value trades" in printed
     final = Decimal(m["final_value_usd"])
     assert Decimal(doc["equity"][-1]["value_usd"]) == final
     assert Decimal(m["total_pnl_usd"]) == final - Decimal(10_000)
@@ -83,12 +97,17 @@ def test_it_prints_the_summary_and_writes_a_json_result_and_a_report(tmp_path: P
 
 
 def test_options_reach_the_run(tmp_path: Path) -> None:
-    backtest(
+    printed = backtest(
         "--intel", "10", *PERIOD, "--tokens", "weth, uni", "--chain", "arbitrum",
         "--fee-model", "flat:5", "--initial-balance", "2500", "--seed", "3",
-        "--output", str(tmp_path),
+        "--breakdown", "day", "--output", str(tmp_path),
     )  # fmt: skip
     doc = json.loads((tmp_path / "backtest.json").read_text())
+    days = doc["breakdown"]["rows"]
+    assert [r["start"] for r in days] == [f"2025-12-{d}" for d in range(11, 16)]
+    for before, after in itertools.pairwise(days):
+        assert after["start_value_usd"] == before["end_value_usd"]
+    assert "  day          return" in printed
     assert doc["config"]["tokens"] == ["WETH", "UNI"]
     assert (doc["config"]["chain_id"], doc["config"]["seed"]) == (42161, 3)
     assert doc["metrics"]["initial_balance_usd"] == "2500.00000000"
@@ -142,6 +161,7 @@ def test_a_user_strategy_from_a_file_with_params(tmp_path: Path) -> None:
         (["--from", "2026-01-02", "--to", "2026-01-01"], "--to: 2026-01-01 00:00 is not after"),
         (["--from", "yesterday"], "argument --from: not an ISO date or time: 'yesterday'"),
         (["--param", "level=11"], "--param: level: 11 is outside [1, 10]"),
+        (["--breakdown", "year"], "argument --breakdown: invalid choice: 'year'"),
         (["--intel", "11"], "--intel: the Intel level is a whole number from 1 to 10, not '11'"),
         (["--param", "level"], "--param: expected NAME=VALUE"),
         (["--param", "speed=3"], "--param: intel_slider has no parameter speed"),

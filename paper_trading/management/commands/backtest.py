@@ -14,6 +14,7 @@ from paper_trading.backtesting.report import result_document, summary_text, writ
 from paper_trading.backtesting.storage import StoreRecorder, save_run
 from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.events import EventSink, QuietTicks, TickResult
+from paper_trading.engine.metrics import PERIODS
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.services.demo import DEMO_USERNAME
 
@@ -48,6 +49,12 @@ class Command(BaseCommand):
             help="store the run as a finished session of a new account (dashboard analytics)",
         )
         parser.add_argument("--user", default=DEMO_USERNAME, help="--save: owner of the account")
+        parser.add_argument(
+            "--breakdown",
+            choices=sorted(PERIODS),
+            default="month",
+            help="results per calendar day, week or month (UTC) in the summary and report",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,7 +80,7 @@ class Command(BaseCommand):
             mininterval=0.5,
         ) as bar:
             result = prepared.run(sinks=[*sinks, _ProgressBar(bar)], namespace=run_id)
-        document = result_document(prepared, result)
+        document = result_document(prepared, result, options["breakdown"])
         self.stdout.write(summary_text(document))
         if output is not None:
             try:
