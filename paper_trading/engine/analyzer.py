@@ -59,6 +59,7 @@ from paper_trading.engine.strategies.base import (
     MarketView,
     Strategy,
 )
+from paper_trading.engine.strategies.contract import active_bars, indicator_arrays
 from paper_trading.engine.strategies.indicators import volatility
 
 #: How many prices per token the analyzer keeps for strategies.
@@ -69,35 +70,20 @@ _VOLATILITY_BARS = 50
 VOLATILITY_CLOSES = _VOLATILITY_BARS + 1
 
 
-def _indicator_arrays(strategy: Strategy, closes: FloatArray) -> Mapping[str, FloatArray]:
-    """`strategy.indicators(closes)`, refusing arrays that do not line up with the closes."""
-    arrays = strategy.indicators(closes)
-    for name, values in arrays.items():
-        if len(values) != len(closes):
-            raise ValueError(
-                f"{strategy.name}.indicators() returned {len(values)} values of {name!r} for "
-                f"{len(closes)} closes; each indicator needs one value per close"
-            )
-    return arrays
-
-
 class _RecordedIndicators:
     """A strategy's indicators over one symbol's whole recording, looked up by bar close time."""
 
     def __init__(self, strategy: Strategy, moments: Timeline, closes: FloatArray) -> None:
+        # Checked not to look ahead where a run is prepared (`contract.check_recording`), once,
+        # not here: an optimisation runs a backtest per candidate over the same recording.
+        arrays = indicator_arrays(strategy, closes)
+        active = active_bars(strategy, arrays, len(closes))
         # Plain lists of Python floats: indexing them is cheaper than numpy scalars per bar.
-        arrays = _indicator_arrays(strategy, closes)
         self.columns = {name: values.tolist() for name, values in arrays.items()}
         #: The bars' close times: a bar is found by binary search, not a dict of every bar.
         self.moments = moments
-        active = strategy.active_bars(arrays)
-        if active is not None and len(active) != len(closes):
-            raise ValueError(
-                f"{strategy.name}.active_bars() returned {len(active)} flags for {len(closes)} "
-                "closes; it needs one per close"
-            )
         #: Per bar: might `decide` trade here? None when the strategy does not say.
-        self.active = None if active is None else np.asarray(active, dtype=np.bool_)
+        self.active = active
 
     def at(self, moment: datetime) -> Mapping[str, float] | None:
         i = self.moments.find(moment)
@@ -282,7 +268,7 @@ class MarketAnalyzer:
                 return row
         history = self.history[price_symbol]
         closes = np.fromiter((float(p) for p in history), dtype=np.float64, count=len(history))
-        arrays = _indicator_arrays(self.strategy, closes)
+        arrays = indicator_arrays(self.strategy, closes)
         return {name: float(values[-1]) for name, values in arrays.items()}
 
     def recorded_indicators(self, price_symbol: str) -> _RecordedIndicators | None:

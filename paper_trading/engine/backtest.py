@@ -48,6 +48,7 @@ from paper_trading.engine.prices.replay import (
 )
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.catalog import load_strategy_class
+from paper_trading.engine.strategies.contract import StrategyContractError, check_recording
 
 BACKTEST_NAMESPACE = uuid.UUID("00000000-0000-0000-0000-00000000b4c7")
 #: Basis points in a pool fee expressed in pips (hundredths of a basis point).
@@ -388,13 +389,18 @@ def prepare(config: BacktestConfig) -> PreparedBacktest:
             f"than {strategy.warmup_bars} to warm up (the data covers "
             f"{whole[0]:%Y-%m-%d %H:%M} .. {whole[-1]:%Y-%m-%d %H:%M} UTC)",
         )
+    chosen = [t for t in universe if not config.tokens or t in tokens]
+    try:
+        check_recording(strategy, source, sorted({t.price_symbol for t in chosen}))
+    except StrategyContractError as exc:
+        raise OptionError("--strategy", str(exc)) from None
     return PreparedBacktest(
         config=config,
         chain=chain,
         strategy=strategy,
         source=source,
         timeline=timeline,
-        universe=[t for t in universe if not config.tokens or t in tokens],
+        universe=chosen,
         pool_overrides=pool_overrides,
         data_files=[candle_file(config.data_dir, s, config.bar) for s in available],
         trading=TradingConfig(allowed_tokens=tuple(t.symbol for t in tokens)),

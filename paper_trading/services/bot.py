@@ -37,6 +37,7 @@ from paper_trading.engine.prices.synthetic import SyntheticSource
 from paper_trading.engine.schedule import ReplaySchedule, WallClockSchedule
 from paper_trading.engine.strategies.base import Strategy
 from paper_trading.engine.strategies.catalog import resolve_strategy
+from paper_trading.engine.strategies.contract import check_recording
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.observability.metrics import MetricsSink
@@ -307,9 +308,17 @@ def _recorded_prices(session: PaperTradingSession, chain: Chain, strategy: Strat
 
 
 def check_startable(session: PaperTradingSession) -> None:
-    """Fail now, not in a worker later, when a replay has nothing left to play."""
-    if session.price_source != PaperTradingSession.PriceSource.LIVE:
-        _schedule_and_source(session, strategy_for(session))
+    """Fail now, not in a worker later, when a replay has nothing left to play
+    (`ReplayExhaustedError`) or the strategy's indicators look ahead over the recording
+    (`StrategyContractError`)."""
+    if session.price_source == PaperTradingSession.PriceSource.LIVE:
+        return
+    strategy = strategy_for(session)
+    _, source, _ = _schedule_and_source(session, strategy)
+    if isinstance(source, ReplaySource):
+        chain = get_chain(session.chain_id)
+        symbols = {t.price_symbol for t in priced_universe(chain, source.symbols_available())}
+        check_recording(strategy, source, sorted(symbols))
 
 
 def _schedule_and_source(

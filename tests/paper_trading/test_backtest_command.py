@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 from paper_trading.models import PaperTrade, PaperTradingAccount, PaperTradingSession
 from paper_trading.selectors.analytics import equity_curve, per_token
 from paper_trading.services.verification import verify_account
+from tests.engine.test_strategy_contract import PEEKING_STRATEGY
 
 ROOT = Path(__file__).resolve().parents[2]
 #: 120 hourly bars of the shipped data: 80 ticks after the Intel slider's 40-bar warm-up.
@@ -150,6 +151,14 @@ def test_a_user_strategy_from_a_file_with_params(tmp_path: Path) -> None:
     buys = [t for t in doc["trades"] if t["side"] == "BUY" and t["reason"] == "strategy"]
     assert buys
     assert {t["amount_in"] for t in buys} == {"20.000000000000000000"}
+
+
+def test_a_strategy_that_looks_ahead_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "peek.py"
+    path.write_text(PEEKING_STRATEGY)
+    for command in ("backtest", "optimize"):
+        with pytest.raises(CommandError, match=r"--strategy: peek.indicators\(\) looks ahead"):
+            call_command(command, "--strategy", f"{path}:Peek", *PERIOD, "--no-progress")
 
 
 @pytest.mark.parametrize(

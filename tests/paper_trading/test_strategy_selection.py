@@ -18,6 +18,7 @@ from paper_trading.engine.strategies.ma_crossover import MACrossover
 from paper_trading.models import PaperAIThoughtLog, PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot_control import wait_for
 from tests.engine.test_catalog_user_strategies import USER_STRATEGY
+from tests.engine.test_strategy_contract import PEEKING_STRATEGY
 
 API = "/paper-trading/api/"
 TICKS = 200
@@ -104,6 +105,14 @@ def test_bad_choices_are_refused_before_a_session_opens(args: list[str], message
     with pytest.raises(CommandError, match=re.escape(message)):
         run_bot("Refused", *args)
     assert not PaperTradingSession.objects.filter(account__name="Refused").exists()
+
+
+def test_a_strategy_that_looks_ahead_is_refused_before_a_session_opens(tmp_path: Path) -> None:
+    path = tmp_path / "peek.py"
+    path.write_text(PEEKING_STRATEGY)
+    with pytest.raises(CommandError, match=r"--strategy: peek.indicators\(\) looks ahead: 'next_"):
+        run_bot("Peeker", "--strategy", f"{path}:Peek")
+    assert not PaperTradingSession.objects.filter(account__name="Peeker").exists()
 
 
 def test_api_start_refuses_bad_strategy_input_naming_the_field(

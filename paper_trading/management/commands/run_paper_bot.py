@@ -23,6 +23,7 @@ from paper_trading.engine.chains import Chain, get_chain
 from paper_trading.engine.mempool.sources import EventSource, RecordedEventSource, ws_url_for
 from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
+from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.management.arguments import intel_level, utc_datetime
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
@@ -201,6 +202,9 @@ class Command(BaseCommand):
         except ReplayExhaustedError as exc:
             session.delete()  # it never ticked
             raise CommandError(str(exc)) from None
+        except StrategyContractError as exc:
+            session.delete()
+            raise CommandError(f"--strategy: {exc}") from None
         resumed = session.total_ticks > 0
         self.stdout.write(
             f"{'Resuming' if resumed else 'Starting'} session {session.session_id} on "
