@@ -429,7 +429,23 @@ class TokenResultSerializer(serializers.Serializer[Any]):
     volume_usd = _usd()
 
 
+class GasStrategyResultSerializer(serializers.Serializer[Any]):
+    """One row of the analytics page's gas-per-strategy table, with the counts behind its rates."""
+
+    strategy = serializers.CharField()
+    trades = serializers.IntegerField()
+    gas_usd = _usd()
+    mean_inclusion_delay_blocks = _ratio()
+    reverted = serializers.IntegerField()
+    revert_rate_percent = _ratio()
+    dropped = serializers.IntegerField()
+    drop_rate_percent = _ratio()
+    sandwiched = serializers.IntegerField()
+    mev_cost_usd = _usd()
+
+
 class AnalyticsSerializer(serializers.Serializer[Any]):
     account = serializers.UUIDField()
     equity = EquityPointSerializer(many=True)
     per_token = TokenResultSerializer(many=True)
+    per_gas_strategy = GasStrategyResultSerializer(many=True)

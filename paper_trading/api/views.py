@@ -444,7 +444,7 @@ class AnalyticsDataView(APIView):
     @extend_schema(
         parameters=[s.AccountQuerySerializer],
         responses={200: s.AnalyticsSerializer, **ERRORS},
-        summary="Equity curve, drawdown and P&L per token",
+        summary="Equity curve, drawdown, P&L per token and costs per gas strategy",
     )
     def get(self, request: Request) -> Response:
         q = _query(s.AccountQuerySerializer, request)
@@ -455,6 +455,7 @@ class AnalyticsDataView(APIView):
                     "account": account.account_id,
                     "equity": analytics.equity_curve(account),
                     "per_token": analytics.per_token(account),
+                    "per_gas_strategy": analytics.per_gas_strategy(account),
                 }
             ).data
         )

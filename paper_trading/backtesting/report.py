@@ -278,7 +278,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
     ]
     per_token = [
         {
-            "symbol": r["symbol"],
+            "token": r["symbol"],
             "trades": r["trades"],
             "reverted": r["reverted"],
             "closes": r["closes"],

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from paper_trading.models import (
@@ -44,26 +45,28 @@ ACCOUNT_READS = [
 ]
 
 
+def _run_alice_bot(*args: str) -> None:
+    """Run the replay bot on Alice's account in this process, to its end."""
+    call_command(
+        "run_paper_bot",
+        "--account",
+        "Main",
+        "--user",
+        "alice-api",
+        "--prices",
+        "replay",
+        *args,
+        verbosity=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def traded_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Alice's account after 300 replay ticks, shared by this module's read tests."""
     with django_db_blocker.unblock():
         alice = User.objects.create_user("alice-api", password="pw")
         account = create_account(alice, "Main")
-        call_command(
-            "run_paper_bot",
-            "--account",
-            "Main",
-            "--user",
-            "alice-api",
-            "--prices",
-            "replay",
-            "--max-ticks",
-            "300",
-            "--intel",
-            "9",
-            verbosity=0,
-        )
+        _run_alice_bot("--max-ticks", "300", "--intel", "9")
         assert account.trades.exists()
     yield
     with django_db_blocker.unblock():
@@ -226,6 +229,59 @@ def test_analytics_and_export(alice: APIClient, alice_account: PaperTradingAccou
     for column in ("swap_fee_usd", "price_impact_bps", "gas_cost_usd", "l1_fee_native", "status"):
         assert column in header
     assert len(body) == alice_account.trades.count()
+
+
+def test_analytics_costs_per_gas_strategy(
+    alice: APIClient, alice_account: PaperTradingAccount, bob: APIClient
+) -> None:
+    """The gas-per-strategy table the analytics page shows, one row per strategy traded."""
+    # Two more runs on top of the module's (simulator gas on Base), as the browser test does:
+    # slow gas with a tight tolerance on Ethereum reverts, fast gas with a loose one gets
+    # sandwiched.
+    for chain, config in (
+        ("ethereum", {"gas_strategy": "slow", "slippage_tolerance_percent": "0.05"}),
+        (
+            "base",
+            {"gas_strategy": "fast", "slippage_tolerance_percent": "2", "allowed_tokens": ["UNI"]},
+        ),
+    ):
+        switched = alice.post(API + "configuration/", config, format="json")
+        assert switched.status_code == 200, switched.content
+        _run_alice_bot("--chain", chain, "--max-ticks", "200", "--intel", "10", "--new-session")
+    rows = alice.get(API + "analytics/data/").json()["per_gas_strategy"]
+    assert [r["strategy"] for r in rows] == ["fast", "simulator", "slow"]
+    for row in rows:
+        trades = list(alice_account.trades.filter(gas_strategy=row["strategy"]))
+        n = len(trades)
+        reverted = sum(t.status == PaperTrade.Status.REVERTED for t in trades)
+        dropped = sum(t.status == PaperTrade.Status.DROPPED for t in trades)
+        delay = sum(t.inclusion_delay_blocks for t in trades)
+        assert (row["trades"], row["reverted"], row["dropped"]) == (n, reverted, dropped)
+        assert row["sandwiched"] == sum(t.sandwiched for t in trades)
+        # Money and ratios are decimal strings, exact to the cent and the basis point.
+        assert Decimal(row["gas_usd"]) == sum((t.gas_cost_usd for t in trades), Decimal(0))
+        assert Decimal(row["mev_cost_usd"]) == sum((t.mev_cost_usd for t in trades), Decimal(0))
+        assert isinstance(row["gas_usd"], str)
+        assert isinstance(row["mev_cost_usd"], str)
+        assert Decimal(row["mean_inclusion_delay_blocks"]) == round(Decimal(delay) / n, 4)
+        assert Decimal(row["revert_rate_percent"]) == round(Decimal(reverted * 100) / n, 4)
+        assert Decimal(row["drop_rate_percent"]) == round(Decimal(dropped * 100) / n, 4)
+    assert sum(r["trades"] for r in rows) == alice_account.trades.count()
+    by_name = {r["strategy"]: r for r in rows}
+    assert by_name["slow"]["reverted"] > 0
+    assert by_name["fast"]["sandwiched"] > 0
+    assert Decimal(by_name["fast"]["mev_cost_usd"]) > 0
+    # The web page's table counts the same trades.
+    page = Client()
+    page.force_login(alice_account.user)
+    web = page.get("/paper-trading/analytics/series/?figures=1").json()["per_gas_strategy"]
+    assert [(w["strategy"], w["trades"], w["sandwiched"]) for w in web] == [
+        (r["strategy"], r["trades"], r["sandwiched"]) for r in rows
+    ]
+    # Bob is refused Alice's table like every other read, and his own is empty.
+    theirs = str(alice_account.account_id)
+    _error(bob.get(API + f"analytics/data/?account={theirs}"), 404, "not_found")
+    assert bob.get(API + "analytics/data/").json()["per_gas_strategy"] == []
 
 
 def test_prices_are_real_or_refused(

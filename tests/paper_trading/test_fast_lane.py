@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +65,8 @@ def events_file(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str) -> None:
-    call_command("run_paper_bot", "--account", "Main", "--prices", "synthetic", *args, verbosity=0)
+def run(*args: str, prices: str = "synthetic") -> None:
+    call_command("run_paper_bot", "--account", "Main", "--prices", prices, *args, verbosity=0)
 
 
 def test_recorded_events_trade_and_explain_through_the_session(
@@ -142,30 +144,28 @@ def test_a_bad_recording_is_refused_before_a_session_starts(
     assert not PaperTradingSession.objects.filter(account=account).exists()
 
 
-def test_live_node_events_reach_the_dashboard_tables(
-    account: PaperTradingAccount,
+@pytest.fixture
+def run_live(
     fake_coingecko: FakeCoinGecko,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
-) -> None:
-    """WS_RPC_URL set, live prices: the node's pending swaps and logs become thoughts and trades."""
+) -> Iterator[Callable[..., None]]:
+    """Runs `run_paper_bot --prices live --fast-lane` on Main against a fake Base node (found
+    through WS_RPC_URL_8453) that replays the recorded chain, priced by the fake CoinGecko."""
     price_all(fake_coingecko)
     point_at(fake_coingecko, monkeypatch, settings)
     pending, logs = recorded_base_chain()
     # The new AAVE pool holds $10,000 of USDC: worth $20,000, under the $100,000 minimum.
     with FakeWsNode(pending, logs, balances={POOL: 10_000 * 10**6}) as node:
         monkeypatch.setenv("WS_RPC_URL_8453", node.url)
-        call_command(
-            "run_paper_bot",
-            "--account",
-            "Main",
-            "--prices",
-            "live",
-            "--fast-lane",
-            "--max-ticks",
-            "4",
-            verbosity=0,
-        )
+        yield partial(run, "--fast-lane", prices="live")
+
+
+def test_live_node_events_reach_the_dashboard_tables(
+    account: PaperTradingAccount, run_live: Callable[..., None]
+) -> None:
+    """WS_RPC_URL set, live prices: the node's pending swaps and logs become thoughts and trades."""
+    run_live("--max-ticks", "4")
     session = PaperTradingSession.objects.get(account=account)
     assert session.price_source == "live"
     assert session.total_ticks == 4
@@ -230,31 +230,10 @@ def test_both_lanes_needs_a_mempool(account: PaperTradingAccount) -> None:
 
 @pytest.mark.django_db(transaction=True)  # the Fast Lane's thread has its own connection
 def test_both_lanes_live_events_between_ticks(
-    account: PaperTradingAccount,
-    fake_coingecko: FakeCoinGecko,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    settings: Any,
+    account: PaperTradingAccount, run_live: Callable[..., None]
 ) -> None:
     """--both-lanes live: the node's events are handled as they arrive, between the ticks."""
-    price_all(fake_coingecko)
-    point_at(fake_coingecko, monkeypatch, settings)
-    pending, logs = recorded_base_chain()
-    with FakeWsNode(pending, logs, balances={POOL: 10_000 * 10**6}) as node:
-        monkeypatch.setenv("WS_RPC_URL_8453", node.url)
-        call_command(
-            "run_paper_bot",
-            "--account",
-            "Main",
-            "--prices",
-            "live",
-            "--fast-lane",
-            "--both-lanes",
-            "--tick-interval",
-            "1",
-            "--max-ticks",
-            "3",
-            verbosity=0,
-        )
+    run_live("--both-lanes", "--tick-interval", "1", "--max-ticks", "3")
     session = PaperTradingSession.objects.get(account=account)
     fast = sorted(
         session.thoughts.filter(strategy_name="fast_lane").values_list(
