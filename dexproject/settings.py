@@ -283,12 +283,16 @@ SIWE_NONCE_TTL_SECONDS = int(os.environ.get("SIWE_NONCE_TTL_SECONDS", "300"))
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 #: "json": one JSON object per line (timestamp, level, logger, message and any extra fields).
+#: A bot's lines carry its `session_id` and `account_id` (plain text: the session's first 8).
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(message)s"},
+        "plain": {
+            "()": "paper_trading.observability.log_context.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(message)s",
+        },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(levelname)s %(name)s %(message)s",
@@ -296,10 +300,14 @@ LOGGING: dict[str, Any] = {
             "timestamp": True,
         },
     },
+    "filters": {
+        "bot_session": {"()": "paper_trading.observability.log_context.SessionContextFilter"}
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["bot_session"],
         }
     },
     "loggers": {

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from paper_trading.engine.analyzer import MarketAnalyzer
 from paper_trading.engine.config import TradingConfig
-from paper_trading.engine.events import EventSink
+from paper_trading.engine.events import EventSink, TickResult
 from paper_trading.engine.schedule import TickSchedule
 
 
@@ -30,6 +31,13 @@ class RunOutcome:
 
 
 class BotLoop:
+    """Runs a bot's ticks; `on_tick_duration`, when given, gets each tick's wall time in seconds.
+
+    A tick's time spans everything `step` does (config read, analysis, trading, every sink) and
+    excludes pacing, measured with the injected `monotonic`: the timing belongs to the loop, so
+    it holds whatever the sinks are and whether or not the bot has a config source.
+    """
+
     def __init__(
         self,
         analyzer: MarketAnalyzer,
@@ -41,6 +49,7 @@ class BotLoop:
         max_runtime_seconds: float | None = None,
         max_ticks: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        on_tick_duration: Callable[[float], None] | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.schedule = schedule
@@ -50,16 +59,28 @@ class BotLoop:
         self.max_runtime_seconds = max_runtime_seconds
         self.max_ticks = max_ticks
         self.monotonic = monotonic
+        self.on_tick_duration = on_tick_duration
+
+    def step(self, produce: Callable[[], TickResult]) -> TickResult:
+        """One timed tick: re-read the config, run `produce`, hand its result to every sink.
+
+        The Fast Lane handles each mempool event through here too, so events are timed alike.
+        """
+        began = self.monotonic()
+        if self.config_source is not None:
+            self.analyzer.config = self.config_source()
+        result = produce()
+        for sink in self.sinks:
+            sink.publish(result)
+        if self.on_tick_duration is not None:
+            self.on_tick_duration(self.monotonic() - began)
+        return result
 
     def run(self) -> RunOutcome:
         started = self.monotonic()
         ticks = 0
         for now in self.schedule.ticks(self.stop):
-            if self.config_source is not None:
-                self.analyzer.config = self.config_source()
-            result = self.analyzer.tick(now)
-            for sink in self.sinks:
-                sink.publish(result)
+            self.step(partial(self.analyzer.tick, now))
             ticks += 1
             if self.max_ticks is not None and ticks >= self.max_ticks:
                 return RunOutcome(ticks, EndReason.TICK_LIMIT)

@@ -8,10 +8,6 @@ Labels stay low-cardinality on purpose: no session, account or token ids.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 from prometheus_client import Counter, Gauge, Histogram
 
 from paper_trading.engine.events import (
@@ -23,8 +19,6 @@ from paper_trading.engine.events import (
 )
 from paper_trading.engine.prices.cache import CachedPriceSource, FeedStats
 from paper_trading.engine.prices.feed import PriceFeedService
-
-T = TypeVar("T")
 
 BOT_TICKS = Counter("dexpaper_bot_ticks", "Ticks run by bots in this process.")
 TICK_DURATION = Histogram(
@@ -60,24 +54,17 @@ WEBSOCKET_CLIENTS = Gauge("dexpaper_websocket_clients", "WebSocket clients conne
 class MetricsSink:
     """An engine event sink that turns each tick into metric updates; never touches the ledger.
 
-    List it last among the loop's sinks, so tick durations include persisting and publishing.
+    Tick durations are not measured here: the loop times each tick itself and reports it to
+    `TICK_DURATION.observe` (see `BotLoop.on_tick_duration`).
 
     `feed_stats` reads the price cache's running counters (live prices); their growth since the
     previous tick is added to the feed counters, so the cache itself needs no metrics code.
     """
 
-    def __init__(
-        self,
-        source: str,
-        feed_stats: FeedStats | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, source: str, feed_stats: FeedStats | None = None) -> None:
         self.source = source
         self.feed_stats = feed_stats
-        self.clock = clock
         self._seen = FeedStats()
-        self._tick_started: float | None = None
 
     @classmethod
     def for_feed(cls, feed: PriceFeedService) -> MetricsSink:
@@ -86,23 +73,7 @@ class MetricsSink:
         stats = source.stats if isinstance(source, CachedPriceSource) else None
         return cls(feed.source_name, stats)
 
-    def timed(self, config_source: Callable[[], T]) -> Callable[[], T]:
-        """Wrap the loop's per-tick config read, the first thing each tick does, to start its clock.
-
-        The sink's own `publish` (listed after the store and publishers) stops it.
-        """
-
-        def read() -> T:
-            self._tick_started = self.clock()
-            return config_source()
-
-        return read
-
     def publish(self, result: TickResult) -> None:
-        now = self.clock()
-        if self._tick_started is not None:
-            TICK_DURATION.observe(now - self._tick_started)
-            self._tick_started = None
         BOT_TICKS.inc()
         for trade in result.of_type(TradeExecuted):
             TRADES.labels(status=trade.trade.status.value).inc()

@@ -40,7 +40,8 @@ from paper_trading.engine.strategies.catalog import resolve_strategy
 from paper_trading.engine.strategies.contract import check_recording
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
-from paper_trading.observability.metrics import MetricsSink
+from paper_trading.observability.log_context import bot_session
+from paper_trading.observability.metrics import TICK_DURATION, MetricsSink
 from paper_trading.realtime.publisher import ChannelsPublisher, publish_session_status
 from paper_trading.services.accounts import trading_config
 from paper_trading.services.alerts import alert_if_failed, alert_sinks
@@ -391,7 +392,6 @@ def build_loop(
         universe=universe,
     )
     analyzer.warm_up(prices.warm_until)
-    metrics = MetricsSink.for_feed(prices.feed)
     return BotLoop(
         analyzer,
         prices.schedule,
@@ -400,10 +400,11 @@ def build_loop(
             ChannelsPublisher(account.account_id, session.session_id),
             LogSink(log, prices.label),
             *alert_sinks(account.account_id, session.session_id),
-            metrics,
+            MetricsSink.for_feed(prices.feed),
         ],
         stop,
-        config_source=metrics.timed(lambda: trading_config(account)),
+        config_source=lambda: trading_config(account),
+        on_tick_duration=TICK_DURATION.observe,
         max_runtime_seconds=runtime_minutes * 60 if runtime_minutes else None,
         max_ticks=max_ticks,
     )
@@ -494,35 +495,37 @@ def run_session(
     workers. A crash closes the session as FAILED and is raised again. With `mempool`, the
     Fast Lane reacts to its events instead of the loop ticking (`max_ticks` then counts events),
     or, with `both_lanes`, as well as the loop ticking (`max_ticks` counts ticks).
+    Log records emitted meanwhile carry the session's and account's ids (`bot_session`).
     """
-    claim_session(session, runner)
-    publish_session_status(session, "restarted" if session.total_ticks else "started")
-    outcome: RunOutcome | None = None
-    error = ""
-    try:
-        loop = build_loop(
-            session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log
-        )
-        loop.sinks = [
-            *loop.sinks,
-            StopRequestWatcher(session.session_id, stop),
-            DebugQueryLogReset(),
-        ]
-        with Heartbeat(session.session_id):
-            if mempool is None:
-                outcome = loop.run()
-            elif both_lanes:
-                # Resolved on the Fast Lane's thread, so it closes that thread's connection.
-                outcome = run_both_lanes(loop, mempool, on_feed_exit=lambda: connection.close())
-            else:
-                outcome = run_fast_lane(loop, mempool)
-    except BaseException as exc:
-        error = f"bot crashed: {exc}"
-        raise
-    finally:
-        finished = finish_session(session, outcome, error)
-        announce_session_end(finished)
-    return outcome
+    with bot_session(session.session_id, session.account_id):
+        claim_session(session, runner)
+        publish_session_status(session, "restarted" if session.total_ticks else "started")
+        outcome: RunOutcome | None = None
+        error = ""
+        try:
+            loop = build_loop(
+                session, stop, runtime_minutes=runtime_minutes, max_ticks=max_ticks, log=log
+            )
+            loop.sinks = [
+                *loop.sinks,
+                StopRequestWatcher(session.session_id, stop),
+                DebugQueryLogReset(),
+            ]
+            with Heartbeat(session.session_id):
+                if mempool is None:
+                    outcome = loop.run()
+                elif both_lanes:
+                    # Resolved on the Fast Lane's thread, so it closes that thread's connection.
+                    outcome = run_both_lanes(loop, mempool, on_feed_exit=lambda: connection.close())
+                else:
+                    outcome = run_fast_lane(loop, mempool)
+        except BaseException as exc:
+            error = f"bot crashed: {exc}"
+            raise
+        finally:
+            finished = finish_session(session, outcome, error)
+            announce_session_end(finished)
+        return outcome
 
 
 def session_summary(session: PaperTradingSession) -> dict[str, Any]:

@@ -6,6 +6,7 @@ machines that the session is taken, and its silence that the runner died.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import uuid
@@ -25,8 +26,12 @@ class Heartbeat:
         self.session_id = session_id
         self.interval = interval or settings.HEARTBEAT_INTERVAL_SECONDS
         self._stop = threading.Event()
+        # In the creator's context variables, so its warnings carry the bot's log context.
         self._thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{session_id}", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._beat,),
+            name=f"heartbeat-{session_id}",
+            daemon=True,
         )
 
     def __enter__(self) -> Heartbeat:

@@ -21,7 +21,7 @@ from paper_trading.engine.events import (
 )
 from paper_trading.engine.log_sink import LogSink
 from paper_trading.engine.loop import BotLoop, EndReason
-from paper_trading.engine.schedule import ReplaySchedule
+from paper_trading.engine.schedule import ReplaySchedule, TickSchedule
 from tests.engine.test_analyzer import (
     START_PRICES,
     TOKENS,
@@ -30,6 +30,7 @@ from tests.engine.test_analyzer import (
     buy,
     harness,
 )
+from tests.engine.test_price_cache import FakeClock
 
 D = Decimal
 YEAR = metrics.SECONDS_PER_YEAR  # as the bar length, annualizing multiplies by 1
@@ -206,13 +207,57 @@ def test_the_loop_stops_at_max_ticks() -> None:
     assert len(sink.results) == 4
 
 
+class _Busy:
+    """A sink that takes `seconds(result)` of the fake clock's time to publish."""
+
+    def __init__(self, clock: FakeClock, seconds: Callable[[TickResult], float]) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def publish(self, result: TickResult) -> None:
+        self.clock.advance(self.seconds(result))
+
+
+class _Paced:
+    """A schedule that waits `seconds` of the fake clock's time before each tick."""
+
+    def __init__(self, inner: TickSchedule, clock: FakeClock, seconds: float) -> None:
+        self.inner, self.clock, self.seconds = inner, clock, seconds
+
+    def ticks(self, stop: threading.Event) -> Iterator[datetime]:
+        for now in self.inner.ticks(stop):
+            self.clock.advance(self.seconds)
+            yield now
+
+
 def test_the_loop_stops_at_the_runtime_limit() -> None:
-    clock: Iterator[float] = iter(range(0, 1000, 10))
-    # Start at 0, then 10 s per tick: 10, 20, 30 >= 25 after the third tick.
-    loop, sink, _, _ = _loop(10, max_runtime_seconds=25.0, monotonic=lambda: float(next(clock)))
+    clock = FakeClock(0.0)
+    # 10 s per tick: 10, 20, 30 >= 25 after the third tick.
+    loop, sink, _, _ = _loop(10, max_runtime_seconds=25.0, monotonic=clock)
+    loop.sinks = [*loop.sinks, _Busy(clock, lambda _: 10.0)]
     outcome = loop.run()
     assert (outcome.ticks, outcome.reason) == (3, EndReason.RUNTIME_LIMIT)
     assert len(sink.results) == 3
+
+
+@pytest.mark.parametrize("reads_config", [True, False])
+def test_the_loop_reports_each_ticks_duration_without_pacing(reads_config: bool) -> None:
+    clock = FakeClock(0.0)
+    loop, _, _, _ = _loop(3, monotonic=clock)
+    config = loop.analyzer.config
+
+    def slow_config() -> TradingConfig:
+        clock.advance(1.0)
+        return config
+
+    if reads_config:
+        loop.config_source = slow_config
+    loop.schedule = _Paced(loop.schedule, clock, 100.0)  # waiting for a tick is not its time
+    loop.sinks = [*loop.sinks, _Busy(clock, lambda result: 0.5 * result.tick_number)]
+    durations: list[float] = []
+    loop.on_tick_duration = durations.append
+    assert loop.run().ticks == 3
+    read = 1.0 if reads_config else 0.0
+    assert durations == [read + 0.5, read + 1.0, read + 1.5]
 
 
 def test_the_loop_applies_the_config_source_every_tick() -> None:

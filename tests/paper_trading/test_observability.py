@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import logging.config
 import os
 import subprocess
 import sys
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator  # type: ignore[import-untyped, unused-ignore]
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,8 +29,10 @@ from dexproject.asgi import application
 from paper_trading.engine.events import TickResult
 from paper_trading.models import PaperTradingAccount
 from paper_trading.observability import health
+from paper_trading.observability.log_context import bot_session
+from paper_trading.services.accounts import create_account
 from paper_trading.services.auth import create_api_token
-from paper_trading.services.bot import BotSettings, build_loop, start_session
+from paper_trading.services.bot import BotSettings, build_loop, run_session, start_session
 from tests.fakes.coingecko import FakeCoinGecko, fake_coingecko  # noqa: F401
 from tests.paper_trading.live_support import live_loop, point_at, price_all
 
@@ -141,7 +150,8 @@ def test_metrics_count_a_replay_bots_ticks_and_trades(account: PaperTradingAccou
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert grew("dexpaper_bot_ticks_total") == 60
-    assert grew("dexpaper_bot_tick_duration_seconds_count") == 60
+    assert grew("dexpaper_bot_tick_duration_seconds_count") == 60  # timed by the loop itself
+    assert grew("dexpaper_bot_tick_duration_seconds_sum") > 0
     trades = {
         status: grew("dexpaper_trades_total", status=status)
         for status in ("EXECUTED", "REVERTED", "DROPPED")
@@ -252,3 +262,77 @@ def test_log_format_json_writes_one_json_object_per_line() -> None:
     assert bot["timestamp"].endswith("+00:00")
     assert django_line["logger"] == "django.request"
     assert django_line["level"] == "ERROR"
+
+
+@contextmanager
+def console_output(formatter_name: str) -> Iterator[io.StringIO]:
+    """What the configured console handler (its filters included) writes, in one of the
+    configured formats, while the block runs; at INFO, whatever level a command left set."""
+    logger = logging.getLogger("paper_trading")
+    handler = next(h for h in logger.handlers if h.name == "console")
+    assert isinstance(handler, logging.StreamHandler)
+    config = dict(django_settings.LOGGING["formatters"][formatter_name])  # configuring pops keys
+    formatter = logging.config.DictConfigurator({}).configure_formatter(config)
+    previous, level = handler.formatter, logger.level
+    out = io.StringIO()
+    old_stream = handler.setStream(out)
+    handler.setFormatter(formatter)
+    logger.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        logger.setLevel(level)
+        handler.setFormatter(previous)
+        handler.setStream(old_stream)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_log_records_carry_their_bots_session_and_account(
+    user: User, account: PaperTradingAccount
+) -> None:
+    """Two bots at once, each on a thread as the web server runs them, then lines outside."""
+    accounts = {"first": account, "second": create_account(user, "Second")}
+    sessions = {
+        name: start_session(acc, BotSettings(intel_level=10, chain_id=42161))
+        for name, acc in accounts.items()
+    }
+
+    def run(name: str) -> None:
+        try:
+            log = logging.getLogger(f"paper_trading.bot.{name}")
+            run_session(sessions[name], threading.Event(), runner="embedded", max_ticks=40, log=log)
+        finally:
+            connection.close()
+
+    outside = logging.getLogger("paper_trading.test")
+    with console_output("json") as out:
+        threads = [threading.Thread(target=run, args=(name,)) for name in sessions]
+        for thread in threads:
+            thread.start()
+        outside.warning("while the bots run")
+        for thread in threads:
+            thread.join()
+        outside.warning("after the bots ran")
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    for name, session in sessions.items():
+        mine = [line for line in lines if line["logger"] == f"paper_trading.bot.{name}"]
+        assert mine, f"no log line from the {name} bot"
+        assert {(line["session_id"], line["account_id"]) for line in mine} == {
+            (str(session.session_id), str(accounts[name].account_id))
+        }
+    plain = [line for line in lines if line["logger"] == "paper_trading.test"]
+    assert [line["message"] for line in plain] == ["while the bots run", "after the bots ran"]
+    assert not any("session_id" in line or "account_id" in line for line in plain)
+
+
+def test_plain_log_lines_name_the_bots_session_briefly() -> None:
+    log = logging.getLogger("paper_trading.test")
+    session_id, account_id = uuid.uuid4(), uuid.uuid4()
+    with console_output("plain") as out:
+        with bot_session(session_id, account_id):
+            log.warning("inside")
+        log.warning("outside")
+    inside, outside = out.getvalue().splitlines()
+    assert inside.endswith(f"WARNING inside [session {str(session_id)[:8]}]")
+    assert outside.endswith("WARNING outside")

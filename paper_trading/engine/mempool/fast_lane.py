@@ -15,6 +15,7 @@ Smart Lane's, and each event's effects leave as one `TickResult` for the bot's s
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from paper_trading.engine import money
@@ -504,11 +506,7 @@ def run_fast_lane(
     started = monotonic()
     handled = 0
     for at, event in source.events(stop):
-        if loop.config_source is not None:
-            loop.analyzer.config = loop.config_source()
-        result = lane.handle(at, event)
-        for sink in loop.sinks:
-            sink.publish(result)
+        loop.step(partial(lane.handle, at, event))
         handled += 1
         if loop.max_ticks is not None and handled >= loop.max_ticks:
             return RunOutcome(handled, EndReason.TICK_LIMIT)
@@ -539,11 +537,7 @@ def run_both_lanes(
     halt = threading.Event()
 
     def react(at: datetime, event: MempoolEvent) -> None:
-        if loop.config_source is not None:
-            loop.analyzer.config = loop.config_source()
-        result = lane.handle(at, event)
-        for sink in loop.sinks:
-            sink.publish(result)
+        loop.step(partial(lane.handle, at, event))
 
     failures: list[BaseException] = []
     if source.live:
@@ -561,7 +555,10 @@ def run_both_lanes(
                 if on_feed_exit is not None:
                     on_feed_exit()
 
-        feeder = threading.Thread(target=feed, name="fast-lane", daemon=True)
+        # In this thread's context variables, so the bot's log context follows its events.
+        feeder = threading.Thread(
+            target=contextvars.copy_context().run, args=(feed,), name="fast-lane", daemon=True
+        )
         loop.schedule = _Locked(loop.schedule, lock)
         feeder.start()
     else:
