@@ -33,6 +33,7 @@ from paper_trading.services.bot import (
     ACTIVE_STATUSES,
     BotAlreadyRunningError,
     BotSettings,
+    PositionsOnAnotherChainError,
     ReplayExhaustedError,
 )
 from paper_trading.services.bot_control import NoBotRunningError, start_bot, stop_bot
@@ -388,7 +389,7 @@ class BotStartView(APIView):
         )
         try:
             session = start_bot(account, settings, data.get("runtime_minutes"))
-        except (BotAlreadyRunningError, ReplayExhaustedError) as exc:
+        except (BotAlreadyRunningError, PositionsOnAnotherChainError, ReplayExhaustedError) as exc:
             raise Conflict(str(exc)) from None
         return Response(s.SessionSerializer(session).data, status=status.HTTP_201_CREATED)
 

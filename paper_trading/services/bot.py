@@ -75,6 +75,11 @@ class ReplayExhaustedError(Exception):
     """The account's simulated clock has reached the end of the recorded prices."""
 
 
+class PositionsOnAnotherChainError(Exception):
+    """The account holds open positions on another chain, which a bot on this one could neither
+    value nor sell (each chain's tokens live in their own pools, as in a wallet)."""
+
+
 @dataclass(frozen=True)
 class BotSettings:
     #: The Intel slider's level: `intel_slider`'s `level` unless `strategy_params` sets it.
@@ -192,6 +197,7 @@ def start_session(
             session.save(update_fields=["status", "status_reason", "ended_at"])
             announce_session_end(session)
         if claimed is None:
+            _refuse_positions_elsewhere(account, settings.chain_id)
             claimed = _create_session(
                 account=account,
                 name=settings.session_name,
@@ -215,6 +221,22 @@ def start_session(
         claimed.heartbeat_at = timezone.now()
         claimed.save(update_fields=["worker_host", "worker_pid", "heartbeat_at"])
         return claimed
+
+
+def _refuse_positions_elsewhere(account: PaperTradingAccount, chain_id: int) -> None:
+    held = account.positions.filter(is_open=True).exclude(chain_id=chain_id)
+    elsewhere = sorted(held.values_list("chain_id", "token_symbol"))
+    if not elsewhere:
+        return
+    chains = sorted({c for c, _ in elsewhere})
+    what = "; ".join(
+        f"{get_chain(c).name}: {', '.join(s for cc, s in elsewhere if cc == c)}" for c in chains
+    )
+    raise PositionsOnAnotherChainError(
+        f"account {account.name!r} holds open positions on another chain ({what}), which a bot "
+        f"on {get_chain(chain_id).name} cannot value or sell: start the bot on "
+        f"{get_chain(chains[0]).name} to manage them, or reset the account"
+    )
 
 
 def _create_session(**fields: Any) -> PaperTradingSession:

@@ -167,3 +167,30 @@ def test_api_start_with_a_strategy_stores_it_on_the_session(
     finally:
         client.post(API + "bot/stop/", {"reason": "test over"}, format="json")
     assert wait_for(session["session_id"], timeout=30)
+
+
+def test_a_bot_on_another_chain_than_the_open_positions_is_refused(
+    account: PaperTradingAccount,
+) -> None:
+    # WETH bought on Ethereum stays there: a Base bot could neither value nor sell it.
+    weth = ("--strategy", "tests.paper_trading.live_support.BuyWethEveryTick", "--max-ticks", "3")
+    run_bot(account.name, *weth, "--chain", "ethereum")
+    held = account.positions.filter(is_open=True)
+    assert list(held.values_list("chain_id", "token_symbol")) == [(1, "WETH")]
+    message = (
+        "account 'Main' holds open positions on another chain (Ethereum: WETH), which a bot on "
+        "Base cannot value or sell: start the bot on Ethereum to manage them, or reset the account"
+    )
+    with pytest.raises(CommandError, match=re.escape(f"--chain: {message}")):
+        call_command("run_paper_bot", "--account", account.name, "--chain", "base", verbosity=0)
+    client = APIClient()
+    client.force_authenticate(account.user)
+    refused = client.post(API + "bot/start/", {"prices": "replay", "chain": "base"}, format="json")
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["message"] == message
+    assert account.sessions.count() == 1  # nothing opened by the refusals
+    # On the positions' own chain the bot starts (and can sell them).
+    call_command("run_paper_bot", "--account", account.name, *weth, "--chain", "ethereum",
+                 "--prices", "replay", "--speed", "max", verbosity=0)  # fmt: skip
+    second = account.sessions.latest("started_at")
+    assert (account.sessions.count(), second.chain_id, second.total_ticks) == (2, 1, 3)

@@ -22,6 +22,7 @@ from paper_trading.services.accounts import reset_account
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
     BotSettings,
+    PositionsOnAnotherChainError,
     ReplayExhaustedError,
     resumable_price_source,
 )
@@ -137,7 +138,7 @@ class Command(BaseCommand):
             self.stdout.write("The demo account has replayed all recorded prices: resetting it.")
             reset_account(account)
             session = start_bot(account, bot_settings)
-        except BotAlreadyRunningError as exc:
+        except (BotAlreadyRunningError, PositionsOnAnotherChainError) as exc:
             self.stdout.write(f"Not starting a bot: {exc}")
             return
         self.stdout.write(f"Bot started: session {session.session_id} ({session.price_source}).")

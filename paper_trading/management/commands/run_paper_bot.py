@@ -30,6 +30,7 @@ from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
     BotSettings,
+    PositionsOnAnotherChainError,
     ReplayExhaustedError,
     check_startable,
     resumable_price_source,
@@ -199,6 +200,8 @@ class Command(BaseCommand):
             check_startable(session)
         except BotAlreadyRunningError as exc:
             raise CommandError(str(exc)) from None
+        except PositionsOnAnotherChainError as exc:
+            raise CommandError(f"--chain: {exc}") from None
         except ReplayExhaustedError as exc:
             session.delete()  # it never ticked
             raise CommandError(str(exc)) from None
