@@ -259,6 +259,22 @@ def _static(path: str) -> str:
     return Path(str(found)).read_text(encoding="utf-8")
 
 
+def _group_cells(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A group of trades' figures (`_group` in the JSON) as the report's table cells show them."""
+    return {
+        "trades": r["trades"],
+        "reverted": r["reverted"],
+        "closes": r["closes"],
+        "win_rate": d.percent(r["win_rate_percent"]),
+        "volume": d.usd(r["volume_usd"]),
+        "realized": d.signed_usd(r["realized_pnl_usd"]),
+        "fees": d.cost(r["fees_usd"]),
+        "gas": d.cost(r["gas_usd"]),
+        "net": d.signed_usd(r["net_pnl_usd"]),
+        "net_tone": d.tone(r["net_pnl_usd"]),
+    }
+
+
 def render_html(doc: Mapping[str, Any]) -> str:
     """The self-contained report page."""
     m = doc["metrics"]
@@ -276,21 +292,19 @@ def render_html(doc: Mapping[str, Any]) -> str:
         ("Fees / gas", f"{d.cost(m['fees_usd'])} / {d.cost(m['gas_usd'])}", ""),
         ("Exposure", d.percent(m["exposure_percent"]), "average share in tokens"),
     ]
-    per_token = [
+    per_token = [{"token": r["symbol"], **_group_cells(r)} for r in doc["per_token"]]
+    exits = [{"reason": r["reason"], **_group_cells(r)} for r in doc.get("per_exit_reason", [])]
+    breakdown = doc.get("breakdown", {"period": "month", "rows": []})
+    periods = [
         {
-            "token": r["symbol"],
-            "trades": r["trades"],
-            "reverted": r["reverted"],
-            "closes": r["closes"],
-            "win_rate": d.percent(r["win_rate_percent"]),
-            "volume": d.usd(r["volume_usd"]),
-            "realized": d.signed_usd(r["realized_pnl_usd"]),
-            "fees": d.cost(r["fees_usd"]),
-            "gas": d.cost(r["gas_usd"]),
-            "net": d.signed_usd(r["net_pnl_usd"]),
-            "net_tone": d.tone(r["net_pnl_usd"]),
+            "start": r["start"],
+            "start_value": d.usd(r["start_value_usd"]),
+            "end_value": d.usd(r["end_value_usd"]),
+            "return": d.percent(r["return_percent"], 2),
+            "return_tone": d.tone(r["return_percent"]),
+            **_group_cells(r),
         }
-        for r in doc["per_token"]
+        for r in breakdown["rows"]
     ]
     trades = [
         {
@@ -323,6 +337,9 @@ def render_html(doc: Mapping[str, Any]) -> str:
             "initial_balance": d.usd(c["initial_balance_usd"]),
             "figures": figures,
             "per_token": per_token,
+            "exits": exits,
+            "period": breakdown["period"],
+            "periods": periods,
             "trades": trades,
             "chart_tokens": list(doc["prices"]),
             "charts": _chart_data(doc),

@@ -134,3 +134,15 @@ def test_the_tables_hold_every_token_and_trade(
     assert first.nth(2).inner_text() == doc["trades"][0]["side"]
     assert tab.locator("#summary .figure").count() == 8
     assert f"Trades ({len(doc['trades'])})" in tab.locator("#tr-title").inner_text()
+    exits = tab.locator("#exits tbody tr")
+    assert [exits.nth(i).locator("td").first.inner_text() for i in range(exits.count())] == [
+        r["reason"] for r in doc["per_exit_reason"]
+    ]
+    assert doc["per_exit_reason"]  # the run sold, so the table has rows to show
+    periods = tab.locator("#periods tbody tr")
+    assert [periods.nth(i).locator("td").first.inner_text() for i in range(periods.count())] == [
+        "2025-12-01"
+    ]
+    cells = periods.first.locator("td")
+    assert cells.nth(4).inner_text() == str(len(doc["trades"]))
+    assert tab.locator("#pe-title").inner_text() == "Per month (UTC)"
