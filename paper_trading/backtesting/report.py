@@ -21,7 +21,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
 from paper_trading.engine.backtest import BacktestResult, PreparedBacktest
-from paper_trading.engine.metrics import TradeGroup
+from paper_trading.engine.metrics import TradeGroup, market_change_percent, mean_hold_seconds
 from paper_trading.web import display as d
 
 FORMAT = "dexpaper-backtest/1"
@@ -95,6 +95,9 @@ def result_document(
         "max_drawdown_percent": perf.max_drawdown_percent,
         "profit_factor": perf.profit_factor,
         "exposure_percent": result.exposure_percent,
+        # Buy and hold over the same ticks, as a benchmark for the strategy's return.
+        "market_change_percent": market_change_percent(prepared.prices.values()),
+        "mean_hold_seconds": mean_hold_seconds(result.trades),
         "best_trade_usd": perf.best_trade_usd,
         "worst_trade_usd": perf.worst_trade_usd,
     }
@@ -174,6 +177,9 @@ def summary_text(doc: Mapping[str, Any]) -> str:
         f"  reverted swaps  {m['reverted_trades']}",
         f"  exposure        {d.percent(m['exposure_percent'])} of the portfolio in tokens "
         "on average",
+        f"  market change   {d.percent(m.get('market_change_percent'), 2)} (buy and hold, the "
+        "tokens' average price change)",
+        f"  average hold    {_duration(m.get('mean_hold_seconds'))} per closed position",
         *(
             [
                 f"  no prices       {m['ticks_without_prices']} ticks not traded: a gap in the "
@@ -219,6 +225,16 @@ def summary_text(doc: Mapping[str, Any]) -> str:
             for r in periods
         ]
     return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    """A holding time as days, hours and minutes ("2d 3h 05m"); "-" for none."""
+    if seconds is None:
+        return "-"
+    minutes = round(seconds / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days}d {hours}h {minutes:02d}m" if days else f"{hours}h {minutes:02d}m"
 
 
 def _epoch(iso: str) -> int:
@@ -291,6 +307,12 @@ def render_html(doc: Mapping[str, Any]) -> str:
         ),
         ("Fees / gas", f"{d.cost(m['fees_usd'])} / {d.cost(m['gas_usd'])}", ""),
         ("Exposure", d.percent(m["exposure_percent"]), "average share in tokens"),
+        (
+            "Market change",
+            d.percent(m.get("market_change_percent"), 2),
+            "buy and hold, for comparison",
+        ),
+        ("Average hold", _duration(m.get("mean_hold_seconds")), "per closed position"),
     ]
     per_token = [{"token": r["symbol"], **_group_cells(r)} for r in doc["per_token"]]
     exits = [{"reason": r["reason"], **_group_cells(r)} for r in doc.get("per_exit_reason", [])]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -247,6 +247,37 @@ def per_exit_reason(trades: Iterable[TradeRecord]) -> list[TradeGroup]:
     """Sells by what closed them (the strategy, "stop_loss", "max_hold", ...), sorted by it:
     which exits earn and which lose, as freqtrade's exit-reason table shows."""
     return _grouped((t for t in trades if t.side == "SELL"), lambda t: t.reason)
+
+
+def market_change_percent(prices: Iterable[Sequence[tuple[datetime, Decimal]]]) -> Decimal | None:
+    """Buy and hold as a benchmark: each token's price change from the first tick to the last,
+    averaged over the tokens (freqtrade's "market change"); None without two prices."""
+    changes = [
+        (points[-1][1] / points[0][1] - 1) * 100
+        for points in prices
+        if len(points) >= 2 and points[0][1] > 0
+    ]
+    return money.ratio(sum(changes, money.ZERO) / len(changes)) if changes else None
+
+
+def mean_hold_seconds(trades: Iterable[TradeRecord]) -> float | None:
+    """How long closed positions were held on average: from a position's first buy to the sell
+    that emptied it (bought quantity = sold quantity); None if none closed."""
+    opened: dict[object, datetime] = {}
+    held: dict[object, Decimal] = {}
+    durations: list[float] = []
+    for t in trades:
+        if t.position_id is None or t.status.failed:
+            continue
+        if t.side == "BUY":
+            opened.setdefault(t.position_id, t.created_at)
+            held[t.position_id] = held.get(t.position_id, money.ZERO) + t.amount_out
+            continue
+        left = held.get(t.position_id, money.ZERO) - t.amount_in
+        held[t.position_id] = left
+        if left <= 0 and t.position_id in opened:
+            durations.append((t.created_at - opened[t.position_id]).total_seconds())
+    return sum(durations) / len(durations) if durations else None
 
 
 #: Calendar periods a run's results can be broken down by, and each one's first day.

@@ -132,7 +132,7 @@ def test_the_tables_hold_every_token_and_trade(
     first = trades.first.locator("td")
     assert first.nth(1).inner_text() == doc["trades"][0]["symbol"]
     assert first.nth(2).inner_text() == doc["trades"][0]["side"]
-    assert tab.locator("#summary .figure").count() == 8
+    assert tab.locator("#summary .figure").count() == 10
     assert f"Trades ({len(doc['trades'])})" in tab.locator("#tr-title").inner_text()
     exits = tab.locator("#exits tbody tr")
     assert [exits.nth(i).locator("td").first.inner_text() for i in range(exits.count())] == [

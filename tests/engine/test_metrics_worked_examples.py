@@ -84,6 +84,8 @@ def _trade(
     *,
     reason: str = "strategy",
     at: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    position: uuid.UUID | None = None,
+    quantity: str = "0",
     **usd: str,
 ) -> TradeRecord:
     zero = D(0)
@@ -102,8 +104,8 @@ def _trade(
         reason=reason,
         token_in="",
         token_out="",
-        amount_in=zero,
-        amount_out=zero,
+        amount_in=D(quantity) if side == "SELL" else zero,
+        amount_out=D(quantity) if side == "BUY" else zero,
         amount_out_usd=zero,
         mid_price_usd=zero,
         execution_price_usd=zero,
@@ -122,7 +124,7 @@ def _trade(
         gas_source="default",
         revert_reason="",
         thought_id=uuid.uuid4(),
-        position_id=None,
+        position_id=position,
         fee_usd=figures["fee_usd"],
         gas_usd=figures["gas_usd"],
         realized_pnl_usd=figures["realized_pnl_usd"],
@@ -226,3 +228,32 @@ def test_breakdown_by_month_week_and_day() -> None:
     days = metrics.breakdown(equity, trades, D(1000), "day")
     assert [r.return_percent for r in days] == [D(0), D(10), D(-10), D(0), D(10)]
     assert metrics.breakdown([], trades, D(1000), "day") == []
+
+
+def test_market_change_is_the_average_buy_and_hold_return() -> None:
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    weth = [(t0, D(2000)), (t1, D(2500))]  # +25%
+    uni = [(t0, D(10)), (t0, D(11)), (t1, D(9))]  # -10%, the middle price does not count
+    assert metrics.market_change_percent([weth, uni]) == D("7.5")
+    assert metrics.market_change_percent([weth[:1], []]) is None
+
+
+def test_mean_hold_counts_closed_positions_from_first_buy_to_emptying_sell() -> None:
+    ok, reverted = TradeStatus.EXECUTED, TradeStatus.REVERTED
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def at(hour: int) -> datetime:
+        return datetime(2026, 1, 1, hour, tzinfo=UTC)
+
+    trades = [
+        _trade("UNI", "BUY", ok, at=at(0), position=a, quantity="2"),
+        _trade("UNI", "BUY", ok, at=at(1), position=a, quantity="1"),
+        _trade("UNI", "SELL", ok, at=at(2), position=a, quantity="1"),  # 2 left
+        _trade("UNI", "SELL", reverted, at=at(3), position=a, quantity="2"),  # did not sell
+        _trade("UNI", "SELL", ok, at=at(4), position=a, quantity="2"),  # closed: 4 h
+        _trade("AAVE", "BUY", ok, at=at(1), position=b, quantity="5"),
+        _trade("AAVE", "SELL", ok, at=at(3), position=b, quantity="5"),  # closed: 2 h
+        _trade("LINK", "BUY", ok, at=at(2), position=c, quantity="1"),  # still open
+    ]
+    assert metrics.mean_hold_seconds(trades) == 3 * 3600
+    assert metrics.mean_hold_seconds(trades[-1:]) is None

@@ -86,6 +86,13 @@ def test_it_prints_the_summary_and_writes_a_json_result_and_a_report(tmp_path: P
     assert Decimal(months[0]["start_value_usd"]) == Decimal(10_000)
     assert months[-1]["end_value_usd"] == doc["equity"][-1]["value_usd"]
     assert "  month        return      end value trades" in printed
+    # Buy and hold over the run's own prices, as the benchmark.
+    changes = [Decimal(p[-1][1]) / Decimal(p[0][1]) - 1 for p in doc["prices"].values()]
+    expected = sum(changes, Decimal(0)) * 100 / len(changes)
+    assert abs(Decimal(m["market_change_percent"]) - expected) < Decimal("0.0001")
+    assert "  market change   " in printed
+    assert m["mean_hold_seconds"] > 0
+    assert "  average hold    " in printed
     final = Decimal(m["final_value_usd"])
     assert Decimal(doc["equity"][-1]["value_usd"]) == final
     assert Decimal(m["total_pnl_usd"]) == final - Decimal(10_000)
