@@ -234,8 +234,9 @@ def _refuse_positions_elsewhere(account: PaperTradingAccount, chain_id: int) -> 
     )
     raise PositionsOnAnotherChainError(
         f"account {account.name!r} holds open positions on another chain ({what}), which a bot "
-        f"on {get_chain(chain_id).name} cannot value or sell: start the bot on "
-        f"{get_chain(chains[0]).name} to manage them, or reset the account"
+        f"on {get_chain(chain_id).name} cannot value or sell: run a bot on "
+        f"{get_chain(chains[0]).name} to manage them (strategy exit_all sells them all at its "
+        "first tick), or reset the account"
     )
 
 

@@ -110,7 +110,7 @@ def test_a_user_strategy_by_dotted_path(
 
 
 def test_builtins_by_name_and_by_dotted_path() -> None:
-    assert set(BUILTIN) == {"intel_slider", "ma_crossover", "rsi_reversion"}
+    assert set(BUILTIN) == {"intel_slider", "ma_crossover", "rsi_reversion", "exit_all"}
     dotted = "paper_trading.engine.strategies.ma_crossover.MACrossover"
     assert load_strategy_class(dotted) is MACrossover
     assert backtest_trades("ma_crossover", {"fast_period": 5, "slow_period": 20}) > 0

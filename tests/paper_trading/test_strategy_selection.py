@@ -17,6 +17,7 @@ from paper_trading.engine.prices.replay import ReplaySource
 from paper_trading.engine.strategies.ma_crossover import MACrossover
 from paper_trading.models import PaperAIThoughtLog, PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot_control import wait_for
+from paper_trading.services.verification import verify_account
 from tests.engine.test_catalog_user_strategies import USER_STRATEGY
 from tests.engine.test_strategy_contract import PEEKING_STRATEGY
 
@@ -179,7 +180,8 @@ def test_a_bot_on_another_chain_than_the_open_positions_is_refused(
     assert list(held.values_list("chain_id", "token_symbol")) == [(1, "WETH")]
     message = (
         "account 'Main' holds open positions on another chain (Ethereum: WETH), which a bot on "
-        "Base cannot value or sell: start the bot on Ethereum to manage them, or reset the account"
+        "Base cannot value or sell: run a bot on Ethereum to manage them (strategy exit_all "
+        "sells them all at its first tick), or reset the account"
     )
     with pytest.raises(CommandError, match=re.escape(f"--chain: {message}")):
         call_command("run_paper_bot", "--account", account.name, "--chain", "base", verbosity=0)
@@ -189,8 +191,17 @@ def test_a_bot_on_another_chain_than_the_open_positions_is_refused(
     assert refused.status_code == 409, refused.content
     assert refused.json()["error"]["message"] == message
     assert account.sessions.count() == 1  # nothing opened by the refusals
-    # On the positions' own chain the bot starts (and can sell them).
-    call_command("run_paper_bot", "--account", account.name, *weth, "--chain", "ethereum",
-                 "--prices", "replay", "--speed", "max", verbosity=0)  # fmt: skip
-    second = account.sessions.latest("started_at")
-    assert (account.sessions.count(), second.chain_id, second.total_ticks) == (2, 1, 3)
+
+    # As the message says: exit_all on Ethereum sells the WETH at its first tick...
+    bot = ("--account", account.name, "--prices", "replay", "--speed", "max", "--max-ticks", "1")
+    call_command("run_paper_bot", *bot, "--chain", "ethereum", "--strategy", "exit_all",
+                 verbosity=0)  # fmt: skip
+    assert not held.exists()
+    sold = account.trades.latest("created_at")
+    assert (sold.side, sold.token_symbol, sold.chain_id) == ("SELL", "WETH", 1)
+    assert sold.decision is not None
+    assert sold.decision.reasoning.startswith("Closing all positions: selling all ")
+    # ...and then the account trades on Base.
+    call_command("run_paper_bot", *bot, "--chain", "base", verbosity=0)
+    assert account.sessions.latest("started_at").chain_id == 8453
+    assert verify_account(account).ok

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paper_trading.engine.strategies.base import Strategy
+from paper_trading.engine.strategies.exit_all import ExitAll
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
 from paper_trading.engine.strategies.ma_crossover import MACrossover
 from paper_trading.engine.strategies.rsi_reversion import RSIReversion
 
 BUILTIN: Mapping[str, type[Strategy]] = {
-    cls.name: cls for cls in (IntelSliderEngine, MACrossover, RSIReversion)
+    cls.name: cls for cls in (IntelSliderEngine, MACrossover, RSIReversion, ExitAll)
 }
 
 

@@ -71,7 +71,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strategy",
             default=IntelSliderEngine.name,
-            help="built-in name (intel_slider, ma_crossover, rsi_reversion), "
+            help="built-in name (intel_slider, ma_crossover, rsi_reversion, exit_all), "
             "package.module.Class or path/file.py:Class",
         )
         parser.add_argument(
