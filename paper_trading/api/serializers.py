@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from paper_trading.engine import money
 from paper_trading.engine.chains import CHAINS, get_chain
 from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import BUILTIN, StrategyChoiceError, resolve_strategy
@@ -57,7 +58,7 @@ class AccountSerializer(serializers.ModelSerializer[PaperTradingAccount]):
 class AccountCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(min_length=1, max_length=100)
     initial_balance_usd = _usd(
-        min_value=Decimal(100), max_value=Decimal(1_000_000_000), default=Decimal(10_000)
+        min_value=Decimal(100), max_value=money.MAX_INITIAL_BALANCE_USD, default=Decimal(10_000)
     )
 
 

@@ -59,7 +59,11 @@ from paper_trading.engine.strategies.base import (
     MarketView,
     Strategy,
 )
-from paper_trading.engine.strategies.contract import active_bars, indicator_arrays
+from paper_trading.engine.strategies.contract import (
+    active_bars,
+    checked_decision,
+    indicator_arrays,
+)
 from paper_trading.engine.strategies.indicators import volatility
 
 #: How many prices per token the analyzer keeps for strategies.
@@ -415,7 +419,7 @@ class _Tick:
             config=a.config,
             indicators=a.indicators(token.price_symbol, quote.timestamp),
         )
-        decision = a.strategy.decide(view)
+        decision = checked_decision(a.strategy, view)
         data = self._market_data(token.symbol, quote.price_usd, decision)
         reasoning = decision.reasoning
         action = decision.action

@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from paper_trading.engine import metrics
+from paper_trading.engine import metrics, money
 from paper_trading.engine.analyzer import MarketAnalyzer
 from paper_trading.engine.chains import Chain, PoolSpec, Token, get_chain
 from paper_trading.engine.config import TradingConfig
@@ -354,6 +354,12 @@ def prepare(config: BacktestConfig) -> PreparedBacktest:
     if config.initial_balance_usd <= 0:
         raise OptionError(
             "--initial-balance", f"must be positive, not {config.initial_balance_usd}"
+        )
+    if config.initial_balance_usd > money.MAX_INITIAL_BALANCE_USD:
+        # As for an account made on the dashboard: --save stores it, the report prints it.
+        raise OptionError(
+            "--initial-balance",
+            f"must be at most {money.MAX_INITIAL_BALANCE_USD:,}, not {config.initial_balance_usd}",
         )
     pool_overrides = fee_overrides(chain, config.fee_model)
     try:

@@ -18,6 +18,8 @@ PRICE_PLACES = 18
 RATIO_PLACES = 4
 
 USD_MAX_DIGITS = 30
+#: The largest starting balance of an account (the API's and the backtest's limit).
+MAX_INITIAL_BALANCE_USD = Decimal(1_000_000_000)
 QTY_MAX_DIGITS = 40
 PRICE_MAX_DIGITS = 40
 

@@ -187,6 +187,7 @@ def test_a_strategy_that_looks_ahead_is_refused(tmp_path: Path) -> None:
         (["--initial-balance", "lots"], "--initial-balance: 'lots' is not a number"),
         (["--initial-balance", "-5"], "--initial-balance: must be positive"),
         (["--initial-balance", "NaN"], "--initial-balance: 'NaN' is not a number"),
+        (["--initial-balance", "1e30"], "--initial-balance: must be at most 1,000,000,000"),
         (["--output", "/proc/version/x"], "--output: cannot write there"),
         (["--fee-model", "cheap"], "--fee-model: 'cheap' is not pool, none or flat:<bps>"),
         (["--chain", "solana"], "--chain: unknown chain 'solana'"),
@@ -244,3 +245,61 @@ def test_save_stores_a_finished_session_the_analytics_can_show(tmp_path: Path, u
     # A second saved run gets its own account: no ids collide.
     backtest("--intel", "9", *PERIOD, "--save", "--user", user.username)
     assert PaperTradingAccount.objects.filter(user=user).count() == 2
+
+
+_DECIDE = """
+from decimal import Decimal
+from paper_trading.engine.strategies.base import Action, Decision, Strategy
+
+class Broken(Strategy):
+    name = "broken"
+
+    def decide(self, view):
+        if view.position is None:
+            return Decision(Action.BUY, view.symbol, Decimal(100), Decimal(0), Decimal(90),
+                            Decimal(10), Decimal(50), "buy")
+        {sell}
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("class Broken(:\n", "cannot load '{path}': SyntaxError at line 1"),
+        ("x = 1\nimport no_such_module_here\n", "ModuleNotFoundError at line 2"),
+        (_DECIDE.format(sell="raise RuntimeError('boom')"), "broken.decide() raised RuntimeError"),
+        (_DECIDE.format(sell="return 'SELL'"), "returned str, not a Decision"),
+        (
+            _DECIDE.format(sell="return Decision('SELL', view.symbol, *[Decimal(1)] * 5, 'x')"),
+            "returned action 'SELL', not an Action",
+        ),
+        (
+            _DECIDE.format(
+                sell="return Decision(Action.SELL, view.symbol, 0.0, 0.5, *[1] * 3, '')"
+            ),
+            "returned size_usd=0.0, not a finite Decimal",
+        ),
+        (
+            _DECIDE.format(
+                sell="return Decision(Action.SELL, view.symbol, *[Decimal(-1)] * 5, '')"
+            ),
+            "returned a SELL of sell_fraction=-1, not in (0, 1]",
+        ),
+    ],
+)
+def test_a_broken_strategy_file_is_an_error_naming_the_option(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    """A user's mistake in a strategy stops backtest, optimize and gas_report with
+    `--strategy: ...`, not a traceback from the importer or from deep in the engine."""
+    path = tmp_path / "broken.py"
+    path.write_text(source)
+    own = {"backtest": ["--no-progress"], "optimize": ["--no-progress", "--workers", "1"]}
+    for command in ("backtest", "optimize", "gas_report"):
+        with pytest.raises(CommandError) as caught:
+            call_command(
+                command, "--strategy", f"{path}:Broken", "--chain", "base", "--tokens", "WETH",
+                *PERIOD, *own.get(command, []),
+            )  # fmt: skip
+        assert str(caught.value).startswith("--strategy: ")
+        assert message.format(path=path) in str(caught.value)

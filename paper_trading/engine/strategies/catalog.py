@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,5 +130,20 @@ def _module_from_file(path: Path) -> object:
     module = importlib.util.module_from_spec(module_spec)
     # Registered before running so dataclasses and pickling (parallel optimize) can find it.
     sys.modules[name] = module
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: a syntax error, a failed import, anything
+        del sys.modules[name]
+        raise ValueError(f"cannot load {str(path)!r}: {_load_error(exc, path)}") from exc
     return module
+
+
+def _load_error(exc: Exception, path: Path) -> str:
+    """An error running a user's strategy file as one line: what went wrong, and on which of
+    the file's lines (a command prints this instead of a traceback)."""
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__} at line {exc.lineno}: {exc.msg}"
+    ours = path.resolve()
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f.lineno for f in frames if Path(f.filename).resolve() == ours]
+    return f"{type(exc).__name__}" + (f" at line {lines[-1]}" if lines else "") + f": {exc}"

@@ -13,11 +13,19 @@ backtest and replay checks it before the first tick.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
 import numpy as np
 
 from paper_trading.engine.prices.replay import ReplaySource
-from paper_trading.engine.strategies.base import BoolArray, FloatArray, Strategy
+from paper_trading.engine.strategies.base import (
+    Action,
+    BoolArray,
+    Decision,
+    FloatArray,
+    MarketView,
+    Strategy,
+)
 
 #: Where the close series is cut for the look-ahead check, as fractions of its length (and the
 #: last bar, which catches an indicator reading the very next close).
@@ -90,6 +98,43 @@ def check_recording(strategy: Strategy, source: ReplaySource, symbols: Iterable[
     is refused with its reason instead of failing at the first tick."""
     for symbol in symbols:
         checked_indicators(strategy, source.recording(symbol)[2])
+
+
+def checked_decision(strategy: Strategy, view: MarketView) -> Decision:
+    """`strategy.decide(view)`, refusing an exception or an answer the engine cannot act on
+    with a `StrategyContractError` that names the strategy, the token and the bar (a backtest
+    stops on it with that message instead of a traceback deep in the engine)."""
+    try:
+        decision = strategy.decide(view)
+    except Exception as exc:
+        raise StrategyContractError(
+            f"{strategy.name}.decide() raised {type(exc).__name__} {_where(view)}: {exc}"
+        ) from exc
+    problem = _decision_problem(decision)
+    if problem:
+        raise StrategyContractError(f"{strategy.name}.decide() {_where(view)} {problem}")
+    return decision
+
+
+def _where(view: MarketView) -> str:
+    # Only for a message: formatting the time on every call would cost a backtest more.
+    return f"for {view.symbol} at {view.now:%Y-%m-%d %H:%M} UTC"
+
+
+def _decision_problem(decision: object) -> str:
+    """What makes `decision` unusable ("" if nothing): the checks `Decision` documents."""
+    if not isinstance(decision, Decision):
+        return f"returned {type(decision).__name__}, not a Decision"
+    if not isinstance(decision.action, Action):
+        return f"returned action {decision.action!r}, not an Action (Action.BUY, SELL or HOLD)"
+    for name in ("size_usd", "sell_fraction"):
+        value = getattr(decision, name)
+        if not (isinstance(value, Decimal) and value.is_finite()):
+            return f"returned {name}={value!r}, not a finite Decimal"
+    if decision.action is Action.SELL and decision.sell_fraction <= 0:
+        # Above 1 sells the whole position (the analyzer caps it); at or below 0 means nothing.
+        return f"returned a SELL of sell_fraction={decision.sell_fraction}, not in (0, 1]"
+    return ""
 
 
 def active_bars(

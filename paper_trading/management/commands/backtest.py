@@ -15,6 +15,7 @@ from paper_trading.backtesting.storage import StoreRecorder, save_run
 from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.events import EventSink, QuietTicks, TickResult
 from paper_trading.engine.metrics import PERIODS
+from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.services.demo import DEMO_USERNAME
 
@@ -79,7 +80,10 @@ class Command(BaseCommand):
             file=sys.stderr,
             mininterval=0.5,
         ) as bar:
-            result = prepared.run(sinks=[*sinks, _ProgressBar(bar)], namespace=run_id)
+            try:
+                result = prepared.run(sinks=[*sinks, _ProgressBar(bar)], namespace=run_id)
+            except StrategyContractError as exc:  # decide() raised or answered nonsense
+                raise CommandError(f"--strategy: {exc}") from exc
         document = result_document(prepared, result, options["breakdown"])
         self.stdout.write(summary_text(document))
         if output is not None:

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.dex.gas import GasModel
 from paper_trading.engine.dex.simulator import DexSimulator
+from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.tx.comparison import (
     BASELINE,
     StrategyFigures,
@@ -51,7 +52,10 @@ class Command(BaseCommand):
         output = Path(options["output"]) if options["output"] else None
         if output is not None and not output.parent.is_dir():  # before the runs, not after
             raise CommandError(f"--output: {output.parent} is not a folder")
-        result = prepared.run()
+        try:
+            result = prepared.run()
+        except StrategyContractError as exc:  # decide() raised or answered nonsense
+            raise CommandError(f"--strategy: {exc}") from exc
         swaps = swaps_from_backtest(prepared, result)
         if not swaps:
             raise CommandError(

@@ -21,6 +21,7 @@ from paper_trading.engine.optimize import (
     SearchSettings,
     search,
 )
+from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.management.arguments import add_backtest_arguments, backtest_config
 from paper_trading.management.tables import text_table
 
@@ -97,6 +98,8 @@ class Command(BaseCommand):
                 report = search(config, settings, progress)
             except OptionError as exc:
                 raise CommandError(str(exc)) from None
+            except StrategyContractError as exc:  # decide() raised or answered nonsense
+                raise CommandError(f"--strategy: {exc}") from exc
             bar.total = bar.n  # repeats were free: the plan was an upper bound
         self.stdout.write(render(report))
         if options["output"]:
