@@ -116,6 +116,22 @@ def test_a_strategy_that_looks_ahead_is_refused_before_a_session_opens(tmp_path:
     assert not PaperTradingSession.objects.filter(account__name="Peeker").exists()
 
 
+def test_a_strategy_that_raises_fails_its_session_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "raiser.py"
+    path.write_text(
+        "from paper_trading.engine.strategies.base import Strategy\n\n\n"
+        "class Raiser(Strategy):\n"
+        "    name = 'raiser'\n\n"
+        "    def decide(self, view):\n"
+        "        raise KeyError('oops')\n"
+    )
+    with pytest.raises(CommandError, match=r"--strategy: raiser.decide\(\) raised KeyError for "):
+        run_bot("Raiser", "--strategy", f"{path}:Raiser")
+    session = PaperTradingSession.objects.get(account__name="Raiser")
+    assert session.status == PaperTradingSession.Status.FAILED
+    assert "raiser.decide() raised KeyError" in session.status_reason
+
+
 def test_api_start_refuses_bad_strategy_input_naming_the_field(
     account: PaperTradingAccount,
 ) -> None:

@@ -234,15 +234,18 @@ class Command(BaseCommand):
         stop = threading.Event()
         self._install_signal_handlers(stop)
         _configure_logging(options["verbosity"])
-        run_session(
-            session,
-            stop,
-            runner=PaperTradingSession.Runner.FOREGROUND,
-            runtime_minutes=options["runtime_minutes"],
-            max_ticks=options["max_ticks"],
-            mempool=mempool,
-            both_lanes=options["both_lanes"],
-        )
+        try:
+            run_session(
+                session,
+                stop,
+                runner=PaperTradingSession.Runner.FOREGROUND,
+                runtime_minutes=options["runtime_minutes"],
+                max_ticks=options["max_ticks"],
+                mempool=mempool,
+                both_lanes=options["both_lanes"],
+            )
+        except StrategyContractError as exc:  # decide() raised: the session is closed FAILED
+            raise CommandError(f"--strategy: {exc}; session {session.session_id} FAILED") from exc
         session.refresh_from_db()
         self._print_summary(session_summary(session))
 
