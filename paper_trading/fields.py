@@ -7,7 +7,7 @@ canonical text instead; PostgreSQL keeps its exact `numeric`.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from django.db import models
@@ -29,7 +29,10 @@ class ExactDecimalField(models.DecimalField):  # type: ignore[type-arg]
         self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False
     ) -> Any:
         if connection.vendor == "sqlite" and value is not None:
-            return str(self.to_python(value).quantize(Decimal(1).scaleb(-self.decimal_places)))
+            # In the field's own precision: the default context's 28 digits refused (500) values
+            # the column holds, e.g. a USD amount of 1e20 (21 whole digits + 8 places).
+            step = Decimal(1).scaleb(-self.decimal_places)
+            return str(self.to_python(value).quantize(step, context=Context(prec=self.max_digits)))
         return super().get_db_prep_value(value, connection, prepared)
 
     def from_db_value(

@@ -168,8 +168,9 @@ def start_session(
     """Claim the account for this process: resume its interrupted session or open a new one.
 
     A RUNNING session whose process is gone was interrupted (killed, crashed). With `resume`, the
-    newest one that uses the same kind of prices carries on where its last committed tick ended;
-    any other is closed as FAILED so it is never left RUNNING.
+    newest one that runs the bot asked for (same kind of prices, chain and strategy) carries on
+    where its last committed tick ended; any other is closed as FAILED so it is never left
+    RUNNING. A new session is refused on another chain than the account's open positions.
     """
     with transaction.atomic():
         # Lock the account row: concurrent starts for one account queue here, and the database's
@@ -180,7 +181,6 @@ def start_session(
             .filter(account=account, status__in=ACTIVE_STATUSES)
             .order_by("-started_at")
         )
-        claimed: PaperTradingSession | None = None
         for session in running:
             if worker_alive(session):
                 raise BotAlreadyRunningError(
@@ -188,8 +188,14 @@ def start_session(
                     f"(session {session.session_id}, pid {session.worker_pid} on "
                     f"{session.worker_host}); stop it first"
                 )
-            if resume and claimed is None and session.price_source == settings.prices:
-                claimed = session
+        # Resuming another bot than the one asked for (say the killed Intel bot on Ethereum for
+        # `exit_all` on Base) ignored the request's chain and strategy, and its chain check.
+        claimed = next((x for x in running if resume and _runs(x, settings)), None)
+        if claimed is None:
+            # Before any session is closed: a refused start changes nothing, announces nothing.
+            _refuse_positions_elsewhere(account, settings.chain_id)
+        for session in running:
+            if session is claimed:
                 continue
             session.status = Status.FAILED
             session.status_reason = "the bot process ended without closing the session"
@@ -197,7 +203,6 @@ def start_session(
             session.save(update_fields=["status", "status_reason", "ended_at"])
             announce_session_end(session)
         if claimed is None:
-            _refuse_positions_elsewhere(account, settings.chain_id)
             claimed = _create_session(
                 account=account,
                 name=settings.session_name,
@@ -221,6 +226,16 @@ def start_session(
         claimed.heartbeat_at = timezone.now()
         claimed.save(update_fields=["worker_host", "worker_pid", "heartbeat_at"])
         return claimed
+
+
+def _runs(session: PaperTradingSession, settings: BotSettings) -> bool:
+    """Whether the session runs the bot these settings ask for, so resuming it is starting it."""
+    return (
+        session.price_source == settings.prices
+        and session.chain_id == settings.chain_id
+        and session.strategy_name == settings.strategy
+        and session.strategy_params == dict(settings.strategy_params)
+    )
 
 
 def _refuse_positions_elsewhere(account: PaperTradingAccount, chain_id: int) -> None:

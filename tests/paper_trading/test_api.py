@@ -347,6 +347,21 @@ def test_configuration_read_validate_update(alice: APIClient) -> None:
     assert "stop_loss_percent" in body["message"]
 
 
+def test_configuration_takes_huge_amounts_the_column_holds(account: PaperTradingAccount) -> None:
+    """A USD amount with 21 whole digits fits its column (30 digits, 8 places): stored, not a 500;
+    one past the column is a 400 naming the field."""
+    client = APIClient()
+    client.force_authenticate(account.user)
+    huge = {"min_balance_usd": "1e20", "min_trade_usd": "123456789012345678901.5"}
+    updated = client.post(API + "configuration/", huge, format="json")
+    assert updated.status_code == 200, updated.content
+    stored = client.get(API + "configuration/").json()
+    assert Decimal(stored["min_balance_usd"]) == Decimal("1e20")
+    assert Decimal(stored["min_trade_usd"]) == Decimal("123456789012345678901.5")
+    too_big = client.post(API + "configuration/", {"min_balance_usd": "1e22"}, format="json")
+    assert set(_error(too_big, 400, "validation_error")["fields"]) == {"min_balance_usd"}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_bot_start_status_stop(account: PaperTradingAccount) -> None:
     client = APIClient()

@@ -6,6 +6,7 @@ import os
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,8 +88,34 @@ def test_bad_options_give_clear_errors_before_asking_coingecko(
             call_command("run_paper_bot", "--account", account.name, "--speed", speed)
     with pytest.raises(CommandError, match="--both-lanes: add --fast-lane"):
         call_command("run_paper_bot", "--account", account.name, "--both-lanes")
+    # 0 and NaN minutes ran without a limit (the whole recording); a negative one, not at all.
+    for minutes in ("0", "-1", "nan", "inf", "soon"):
+        with pytest.raises(
+            CommandError, match=f"--runtime-minutes: must be a positive .*'{minutes}'"
+        ):
+            call_command("run_paper_bot", "--account", account.name, "--runtime-minutes", minutes)
+    for ticks in ("0", "-5", "1.5"):
+        with pytest.raises(CommandError, match=f"--max-ticks: must be a whole number .*'{ticks}'"):
+            call_command("run_paper_bot", "--account", account.name, "--max-ticks", ticks)
     assert not account.sessions.exists()
     assert fake_coingecko.requests == []
+
+
+def test_a_replay_without_recording_is_refused_and_leaves_no_session(
+    account: PaperTradingAccount, tmp_path: Path
+) -> None:
+    """--bar or --data naming no recording crashed with a traceback and left a RUNNING session
+    behind, which every later run resumed into the same crash."""
+    replay = ("run_paper_bot", "--account", account.name, "--prices", "replay", "--speed", "max")
+    with pytest.raises(CommandError, match=r"--bar/--data: no recorded price files \*_USDT-7m"):
+        call_command(*replay, "--bar", "7m", verbosity=0)
+    with pytest.raises(CommandError, match="--bar/--data: unsupported candle interval 'abc'"):
+        call_command(*replay, "--bar", "abc", verbosity=0)
+    with pytest.raises(CommandError, match=f"--bar/--data: no recorded price files .* {tmp_path}"):
+        call_command(*replay, "--data", str(tmp_path), verbosity=0)
+    assert not account.sessions.exists()
+    call_command(*replay, "--max-ticks", "2", verbosity=0)
+    assert account.sessions.get().total_ticks == 2
 
 
 def test_a_second_bot_on_the_same_account_is_refused(account: PaperTradingAccount) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from paper_trading.engine.backtest import run_backtest
@@ -16,6 +19,7 @@ from paper_trading.engine.chains import get_chain
 from paper_trading.engine.prices.replay import ReplaySource
 from paper_trading.engine.strategies.ma_crossover import MACrossover
 from paper_trading.models import PaperAIThoughtLog, PaperTradingAccount, PaperTradingSession
+from paper_trading.services.bot import BotSettings, build_loop, start_session
 from paper_trading.services.bot_control import wait_for
 from paper_trading.services.verification import verify_account
 from tests.engine.test_catalog_user_strategies import USER_STRATEGY
@@ -220,4 +224,43 @@ def test_a_bot_on_another_chain_than_the_open_positions_is_refused(
     # ...and then the account trades on Base.
     call_command("run_paper_bot", *bot, "--chain", "base", verbosity=0)
     assert account.sessions.latest("started_at").chain_id == 8453
+    assert verify_account(account).ok
+
+
+def test_a_killed_bot_is_not_resumed_in_place_of_the_bot_asked_for(
+    account: PaperTradingAccount,
+) -> None:
+    """After a kill, a start for another chain or strategy starts that bot (or is refused): it
+    used to resume the killed bot instead, ignoring the chain, its check and the strategy."""
+    buyer = BotSettings(
+        strategy="tests.paper_trading.live_support.BuyWethEveryTick", chain_id=1, prices="replay"
+    )
+    killed = start_session(account, buyer)
+    build_loop(killed, threading.Event(), max_ticks=3).run()
+    # What SIGKILL leaves: the session RUNNING, its committed ticks, its process gone.
+    PaperTradingSession.objects.filter(pk=killed.pk).update(
+        worker_host="gone.example", heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    held = account.positions.filter(is_open=True)
+    assert list(held.values_list("chain_id", "token_symbol")) == [(1, "WETH")]
+    client = APIClient()
+    client.force_authenticate(account.user)
+    on_base = {"prices": "replay", "speed": "max", "chain": "base", "strategy": "exit_all"}
+    refused = client.post(API + "bot/start/", on_base, format="json")
+    assert refused.status_code == 409, refused.content
+    assert "holds open positions on another chain (Ethereum: WETH)" in refused.content.decode()
+    killed.refresh_from_db()
+    assert (killed.status, account.sessions.count()) == (
+        "RUNNING",
+        1,
+    )  # the refusal changed nothing
+
+    call_command("run_paper_bot", "--account", account.name, "--prices", "replay", "--speed",
+                 "max", "--max-ticks", "1", "--chain", "ethereum", "--strategy", "exit_all",
+                 verbosity=0)  # fmt: skip
+    closer = account.sessions.latest("started_at")
+    assert (closer.strategy_name, closer.chain_id) == ("exit_all", 1)
+    killed.refresh_from_db()
+    assert killed.status == "FAILED"
+    assert not held.exists()
     assert verify_account(account).ok

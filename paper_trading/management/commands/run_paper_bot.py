@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -21,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from paper_trading.engine.chains import Chain, get_chain
 from paper_trading.engine.mempool.sources import EventSource, RecordedEventSource, ws_url_for
+from paper_trading.engine.prices.feed import PriceUnavailableError
 from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.contract import StrategyContractError
@@ -33,6 +36,7 @@ from paper_trading.services.bot import (
     PositionsOnAnotherChainError,
     ReplayExhaustedError,
     check_startable,
+    finish_session,
     resumable_price_source,
     run_session,
     session_summary,
@@ -54,6 +58,28 @@ def parse_speed(value: str) -> Decimal | None:
     if not (speed.is_finite() and MIN_SPEED <= speed <= MAX_SPEED):
         raise CommandError(f"--speed must be {SPEED_RANGE_TEXT}, got {value!r}")
     return speed
+
+
+def positive_minutes(value: str) -> float:
+    """--runtime-minutes: 0 and NaN meant no limit (a whole replay), a negative one no run."""
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, not {value!r}")
+    return minutes
+
+
+def positive_ticks(value: str) -> int:
+    """--max-ticks: a whole number of ticks, at least one."""
+    try:
+        ticks = int(value)
+    except ValueError:
+        ticks = 0
+    if ticks < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of ticks from 1, not {value!r}")
+    return ticks
 
 
 class Command(BaseCommand):
@@ -113,8 +139,8 @@ class Command(BaseCommand):
             help="live: seconds between ticks (default 30); synthetic: simulated seconds (3600)",
         )
         parser.add_argument("--session-name", default="")
-        parser.add_argument("--runtime-minutes", type=float, default=None)
-        parser.add_argument("--max-ticks", type=int, default=None)
+        parser.add_argument("--runtime-minutes", type=positive_minutes, default=None)
+        parser.add_argument("--max-ticks", type=positive_ticks, default=None)
         parser.add_argument("--seed", type=int, default=0, help="simulator randomness seed")
         parser.add_argument(
             "--background",
@@ -197,17 +223,23 @@ class Command(BaseCommand):
                 raise CommandError("--fast-lane runs in the foreground only; drop --background")
         try:
             session = start_session(account, settings, resume=not options["new_session"])
-            check_startable(session)
         except BotAlreadyRunningError as exc:
             raise CommandError(str(exc)) from None
         except PositionsOnAnotherChainError as exc:
             raise CommandError(f"--chain: {exc}") from None
+        try:
+            check_startable(session)
         except ReplayExhaustedError as exc:
-            session.delete()  # it never ticked
+            _abandon(session, exc)
             raise CommandError(str(exc)) from None
         except StrategyContractError as exc:
-            session.delete()
+            _abandon(session, exc)
             raise CommandError(f"--strategy: {exc}") from None
+        except (PriceUnavailableError, ValueError) as exc:
+            # No recording for --bar in --data, or an unreadable one: it crashed with a traceback
+            # and left the session RUNNING, which the next run resumed into the same crash.
+            _abandon(session, exc)
+            raise CommandError(f"--bar/--data: {exc}") from None
         resumed = session.total_ticks > 0
         self.stdout.write(
             f"{'Resuming' if resumed else 'Starting'} session {session.session_id} on "
@@ -278,6 +310,15 @@ class Command(BaseCommand):
         w(f"  swap fees     ${s['fees_usd']:,.2f}")
         w(f"  gas           ${s['gas_usd']:,.4f}")
         w(f"  account value ${s['account_value_usd']:,.2f} (P&L ${s['account_pnl_usd']:,.2f})")
+
+
+def _abandon(session: PaperTradingSession, why: Exception) -> None:
+    """A session refused before this run's first tick: gone if it never ticked, else FAILED
+    (a resumed session's trades are the ledger's: deleting it would delete them)."""
+    if session.total_ticks == 0:
+        session.delete()
+    else:
+        finish_session(session, None, f"refused at restart: {why}")
 
 
 def _strategy_label(session: PaperTradingSession) -> str:
