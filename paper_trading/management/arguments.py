@@ -86,6 +86,15 @@ def add_backtest_arguments(
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
+def refuse_two_levels(intel: int | None, params: dict[str, str]) -> None:
+    """`--intel` and `--param level=` both set the Intel slider's level: one of them would be
+    silently ignored, so giving both is an error."""
+    if intel is not None and "level" in params:
+        raise CommandError(
+            f"--intel: --param level={params['level']} sets the level too; give one of them"
+        )
+
+
 def backtest_config(options: dict[str, Any]) -> BacktestConfig:
     """The options of `add_backtest_arguments` as a config; CommandError names a bad option."""
     try:
@@ -96,7 +105,8 @@ def backtest_config(options: dict[str, Any]) -> BacktestConfig:
     if options.get("intel") is not None:
         if strategy != "intel_slider":
             raise CommandError("--intel: is shorthand for --strategy intel_slider")
-        params.setdefault("level", str(options["intel"]))
+        refuse_two_levels(options["intel"], params)
+        params["level"] = str(options["intel"])
     try:
         balance = Decimal(options["initial_balance"])
     except InvalidOperation:

@@ -178,6 +178,7 @@ def test_a_strategy_that_looks_ahead_is_refused(tmp_path: Path) -> None:
         (["--from", "yesterday"], "argument --from: not an ISO date or time: 'yesterday'"),
         (["--param", "level=11"], "--param: level: 11 is outside [1, 10]"),
         (["--breakdown", "year"], "argument --breakdown: invalid choice: 'year'"),
+        (["--intel", "5", "--param", "level=3"], "--intel: --param level=3 sets the level too"),
         (["--intel", "11"], "--intel: the Intel level is a whole number from 1 to 10, not '11'"),
         (["--param", "level"], "--param: expected NAME=VALUE"),
         (["--param", "speed=3"], "--param: intel_slider has no parameter speed"),

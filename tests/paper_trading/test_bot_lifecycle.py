@@ -81,6 +81,10 @@ def test_bad_options_give_clear_errors_before_asking_coingecko(
             match=f"--intel: the Intel level is a whole number from 1 to 10, not '{level}'",
         ):
             call_command("run_paper_bot", "--account", account.name, "--intel", level)
+    with pytest.raises(CommandError, match="--intel: --param level=3 sets the level too"):
+        call_command(
+            "run_paper_bot", "--account", account.name, "--intel", "5", "--param", "level=3"
+        )
     with pytest.raises(CommandError, match="unknown chain 'mars'"):
         call_command("run_paper_bot", "--account", account.name, "--chain", "mars")
     for speed in ("fast", "-2", "0.000001", "1e30", "NaN", "Infinity"):

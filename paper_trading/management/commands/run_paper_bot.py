@@ -28,7 +28,7 @@ from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
-from paper_trading.management.arguments import intel_level, utc_datetime
+from paper_trading.management.arguments import intel_level, refuse_two_levels, utc_datetime
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
@@ -189,6 +189,7 @@ class Command(BaseCommand):
             params = parse_params(options["param"])
         except ValueError as exc:
             raise CommandError(f"--param: {exc}") from None
+        refuse_two_levels(intel, params)
         try:
             chain = get_chain(options["chain"])
             settings = BotSettings(
