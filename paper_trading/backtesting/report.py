@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 
 from paper_trading.engine.backtest import BacktestResult, PreparedBacktest
 from paper_trading.engine.metrics import TradeGroup, market_change_percent, mean_hold_seconds
+from paper_trading.management.tables import text_table
 from paper_trading.web import display as d
 
 FORMAT = "dexpaper-backtest/1"
@@ -177,9 +178,9 @@ def summary_text(doc: Mapping[str, Any]) -> str:
         f"  reverted swaps  {m['reverted_trades']}",
         f"  exposure        {d.percent(m['exposure_percent'])} of the portfolio in tokens "
         "on average",
-        f"  market change   {d.percent(m.get('market_change_percent'), 2)} (buy and hold, the "
+        f"  market change   {d.percent(m['market_change_percent'], 2)} (buy and hold, the "
         "tokens' average price change)",
-        f"  average hold    {_duration(m.get('mean_hold_seconds'))} per closed position",
+        f"  average hold    {_duration(m['mean_hold_seconds'])} per closed position",
         *(
             [
                 f"  no prices       {m['ticks_without_prices']} ticks not traded: a gap in the "
@@ -188,42 +189,55 @@ def summary_text(doc: Mapping[str, Any]) -> str:
             if m["ticks_without_prices"]
             else []
         ),
-        "",
-        f"  {'token':<6} {'trades':>6} {'win rate':>8} {'realized P&L':>14} {'fees':>12} "
-        f"{'gas':>10}",
     ]
-    lines += [
-        f"  {r['symbol']:<6} {r['trades']:>6} {d.percent(r['win_rate_percent']):>8} "
-        f"{d.signed_usd(r['realized_pnl_usd']):>14} {d.cost(r['fees_usd']):>12} "
-        f"{d.cost(r['gas_usd']):>10}"
-        for r in doc["per_token"]
-    ] or ["  (no trades)"]
-    exits = doc.get("per_exit_reason", [])
-    if exits:
-        lines += [
-            "",
-            f"  {'exit reason':<16} {'exits':>5} {'reverted':>8} {'win rate':>8} "
-            f"{'realized P&L':>14} {'net P&L':>14}",
-        ]
-        lines += [
-            f"  {r['reason']:<16} {r['trades']:>5} {r['reverted']:>8} "
-            f"{d.percent(r['win_rate_percent']):>8} {d.signed_usd(r['realized_pnl_usd']):>14} "
-            f"{d.signed_usd(r['net_pnl_usd']):>14}"
-            for r in exits
-        ]
-    periods = doc.get("breakdown", {}).get("rows", [])
-    if periods:
-        lines += [
-            "",
-            f"  {doc['breakdown']['period']:<10} {'return':>8} {'end value':>14} {'trades':>6} "
-            f"{'win rate':>8} {'net P&L':>14}",
-        ]
-        lines += [
-            f"  {r['start']:<10} {d.percent(r['return_percent'], 2):>8} "
-            f"{d.usd(r['end_value_usd']):>14} {r['trades']:>6} "
-            f"{d.percent(r['win_rate_percent']):>8} {d.signed_usd(r['net_pnl_usd']):>14}"
-            for r in periods
-        ]
+    tables = [
+        (
+            ("token", "trades", "win rate", "realized P&L", "fees", "gas"),
+            [
+                (
+                    r["symbol"],
+                    str(r["trades"]),
+                    d.percent(r["win_rate_percent"]),
+                    d.signed_usd(r["realized_pnl_usd"]),
+                    d.cost(r["fees_usd"]),
+                    d.cost(r["gas_usd"]),
+                )
+                for r in doc["per_token"]
+            ],
+        ),
+        (
+            ("exit reason", "exits", "reverted", "win rate", "realized P&L", "net P&L"),
+            [
+                (
+                    r["reason"],
+                    str(r["trades"]),
+                    str(r["reverted"]),
+                    d.percent(r["win_rate_percent"]),
+                    d.signed_usd(r["realized_pnl_usd"]),
+                    d.signed_usd(r["net_pnl_usd"]),
+                )
+                for r in doc["per_exit_reason"]
+            ],
+        ),
+        (
+            (doc["breakdown"]["period"], "return", "end value", "trades", "win rate", "net P&L"),
+            [
+                (
+                    r["start"],
+                    d.percent(r["return_percent"], 2),
+                    d.usd(r["end_value_usd"]),
+                    str(r["trades"]),
+                    d.percent(r["win_rate_percent"]),
+                    d.signed_usd(r["net_pnl_usd"]),
+                )
+                for r in doc["breakdown"]["rows"]
+            ],
+        ),
+    ]
+    for header, rows in tables:
+        lines += ["", *(f"  {line}" for line in text_table(header, rows))] if rows else []
+    if not doc["per_token"]:
+        lines += ["", "  (no trades)"]
     return "\n".join(lines)
 
 
@@ -309,14 +323,14 @@ def render_html(doc: Mapping[str, Any]) -> str:
         ("Exposure", d.percent(m["exposure_percent"]), "average share in tokens"),
         (
             "Market change",
-            d.percent(m.get("market_change_percent"), 2),
+            d.percent(m["market_change_percent"], 2),
             "buy and hold, for comparison",
         ),
-        ("Average hold", _duration(m.get("mean_hold_seconds")), "per closed position"),
+        ("Average hold", _duration(m["mean_hold_seconds"]), "per closed position"),
     ]
     per_token = [{"token": r["symbol"], **_group_cells(r)} for r in doc["per_token"]]
-    exits = [{"reason": r["reason"], **_group_cells(r)} for r in doc.get("per_exit_reason", [])]
-    breakdown = doc.get("breakdown", {"period": "month", "rows": []})
+    exits = [{"reason": r["reason"], **_group_cells(r)} for r in doc["per_exit_reason"]]
+    breakdown = doc["breakdown"]
     periods = [
         {
             "start": r["start"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -263,8 +264,8 @@ def market_change_percent(prices: Iterable[Sequence[tuple[datetime, Decimal]]]) 
 def mean_hold_seconds(trades: Iterable[TradeRecord]) -> float | None:
     """How long closed positions were held on average: from a position's first buy to the sell
     that emptied it (bought quantity = sold quantity); None if none closed."""
-    opened: dict[object, datetime] = {}
-    held: dict[object, Decimal] = {}
+    opened: dict[uuid.UUID, datetime] = {}
+    held: dict[uuid.UUID, Decimal] = {}
     durations: list[float] = []
     for t in trades:
         if t.position_id is None or t.status.failed:

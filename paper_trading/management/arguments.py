@@ -8,6 +8,8 @@ same options for it (`add_backtest_arguments`), read into one `BacktestConfig`
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +20,7 @@ from django.core.management.base import CommandError, CommandParser
 from paper_trading.engine.backtest import BacktestConfig
 from paper_trading.engine.prices.replay import DEFAULT_DATA_DIR
 from paper_trading.engine.strategies.catalog import parse_params
+from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.strategies.intel_slider import MAX_LEVEL, MIN_LEVEL
 
 
@@ -30,17 +33,25 @@ def utc_datetime(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def intel_level(value: str) -> int:
-    """An Intel slider level, checked when the options are read (before any slow start-up)."""
-    try:
-        level = int(value)
-    except ValueError:
-        level = MIN_LEVEL - 1
-    if not MIN_LEVEL <= level <= MAX_LEVEL:
-        raise argparse.ArgumentTypeError(
-            f"the Intel level is a whole number from {MIN_LEVEL} to {MAX_LEVEL}, not {value!r}"
-        )
-    return level
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (up to `high`), checked when the options are
+    read, before any slow start-up."""
+    span = f"from {low}" if high is None else f"from {low} to {high}"
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, not {value!r}")
+        return number
+
+    return parse
+
+
+#: `--intel`: an Intel slider level.
+intel_level = whole_number(MIN_LEVEL, MAX_LEVEL)
 
 
 def add_backtest_arguments(
@@ -84,6 +95,16 @@ def add_backtest_arguments(
         "--fee-model", default="pool", help="pool (each pool's own fee tier), flat:<bps> or none"
     )
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+@contextmanager
+def strategy_errors() -> Iterator[None]:
+    """A strategy that breaks its contract during a run (its `decide` raised or answered what
+    the engine cannot act on) as an error naming `--strategy`, not a traceback."""
+    try:
+        yield
+    except StrategyContractError as exc:
+        raise CommandError(f"--strategy: {exc}") from exc
 
 
 def refuse_two_levels(intel: int | None, params: dict[str, str]) -> None:

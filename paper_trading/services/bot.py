@@ -190,7 +190,7 @@ def start_session(
                 )
         # Resuming another bot than the one asked for (say the killed Intel bot on Ethereum for
         # `exit_all` on Base) ignored the request's chain and strategy, and its chain check.
-        claimed = next((x for x in running if resume and _runs(x, settings)), None)
+        claimed = next((x for x in running if _runs(x, settings)), None) if resume else None
         if claimed is None:
             # Before any session is closed: a refused start changes nothing, announces nothing.
             _refuse_positions_elsewhere(account, settings.chain_id)

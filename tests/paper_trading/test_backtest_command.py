@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from django.contrib.auth.models import User
@@ -25,6 +27,17 @@ from tests.engine.test_strategy_contract import PEEKING_STRATEGY
 ROOT = Path(__file__).resolve().parents[2]
 #: 120 hourly bars of the shipped data: 80 ticks after the Intel slider's 40-bar warm-up.
 PERIOD = ["--from", "2025-12-10", "--to", "2025-12-15"]
+
+
+def printed_table(printed: str, first_column: str) -> list[list[str]]:
+    """The rows of the summary's table whose header starts with `first_column`, as cells."""
+    lines = printed.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.split("  ")[1:2] == [first_column])
+    # Under the dashes, to the first line that is not an indented row.
+    rows = itertools.takewhile(
+        lambda line: line.startswith("  ") and line.strip(), lines[top + 2 :]
+    )
+    return [re.split(r"\s{2,}", row.strip()) for row in rows]
 
 
 def backtest(*args: str) -> str:
@@ -71,21 +84,28 @@ def test_it_prints_the_summary_and_writes_a_json_result_and_a_report(tmp_path: P
         assert column in trades[0]
     assert sum(r["trades"] for r in doc["per_token"]) == len(trades)
     assert sum(Decimal(r["fees_usd"]) for r in doc["per_token"]) == fees
-    for r in doc["per_token"]:
-        assert f"  {r['symbol']:<6} {r['trades']:>6} " in printed
+    tokens = printed_table(printed, "token")
+    assert [row[:2] for row in tokens] == [
+        [r["symbol"], str(r["trades"])] for r in doc["per_token"]
+    ]
     # Exits by reason: every sell once; the period rows: every trade once, chained values.
     sells = [t for t in trades if t["side"] == "SELL"]
     assert sum(r["trades"] for r in doc["per_exit_reason"]) == len(sells)
     assert {r["reason"] for r in doc["per_exit_reason"]} == {t["reason"] for t in sells}
-    for r in doc["per_exit_reason"]:
-        assert f"  {r['reason']:<16} {r['trades']:>5} " in printed
+    exits = printed_table(printed, "exit reason")
+    assert [row[:3] for row in exits] == [
+        [r["reason"], str(r["trades"]), str(r["reverted"])] for r in doc["per_exit_reason"]
+    ]
     months = doc["breakdown"]["rows"]
     assert doc["breakdown"]["period"] == "month"
     assert [r["start"] for r in months] == ["2025-12-01"]
     assert sum(r["trades"] for r in months) == len(trades)
     assert Decimal(months[0]["start_value_usd"]) == Decimal(10_000)
     assert months[-1]["end_value_usd"] == doc["equity"][-1]["value_usd"]
-    assert "  month        return      end value trades" in printed
+    assert printed_table(printed, "month") == [
+        [r["start"], f"{Decimal(r['return_percent']):.2f}%", ANY, str(r["trades"]), ANY, ANY]
+        for r in months
+    ]
     # Buy and hold over the run's own prices, as the benchmark.
     changes = [Decimal(p[-1][1]) / Decimal(p[0][1]) - 1 for p in doc["prices"].values()]
     expected = sum(changes, Decimal(0)) * 100 / len(changes)
@@ -115,7 +135,7 @@ def test_options_reach_the_run(tmp_path: Path) -> None:
     assert [r["start"] for r in days] == [f"2025-12-{d}" for d in range(11, 16)]
     for before, after in itertools.pairwise(days):
         assert after["start_value_usd"] == before["end_value_usd"]
-    assert "  day          return" in printed
+    assert [row[0] for row in printed_table(printed, "day")] == [r["start"] for r in days]
     assert doc["config"]["tokens"] == ["WETH", "UNI"]
     assert (doc["config"]["chain_id"], doc["config"]["seed"]) == (42161, 3)
     assert doc["metrics"]["initial_balance_usd"] == "2500.00000000"
@@ -179,7 +199,7 @@ def test_a_strategy_that_looks_ahead_is_refused(tmp_path: Path) -> None:
         (["--param", "level=11"], "--param: level: 11 is outside [1, 10]"),
         (["--breakdown", "year"], "argument --breakdown: invalid choice: 'year'"),
         (["--intel", "5", "--param", "level=3"], "--intel: --param level=3 sets the level too"),
-        (["--intel", "11"], "--intel: the Intel level is a whole number from 1 to 10, not '11'"),
+        (["--intel", "11"], "--intel: must be a whole number from 1 to 10, not '11'"),
         (["--param", "level"], "--param: expected NAME=VALUE"),
         (["--param", "speed=3"], "--param: intel_slider has no parameter speed"),
         (["--strategy", "nowhere.Thing"], "--strategy: cannot import 'nowhere'"),

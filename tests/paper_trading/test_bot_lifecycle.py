@@ -78,7 +78,7 @@ def test_bad_options_give_clear_errors_before_asking_coingecko(
     for level in ("11", "0", "five"):
         with pytest.raises(
             CommandError,
-            match=f"--intel: the Intel level is a whole number from 1 to 10, not '{level}'",
+            match=f"--intel: must be a whole number from 1 to 10, not '{level}'",
         ):
             call_command("run_paper_bot", "--account", account.name, "--intel", level)
     with pytest.raises(CommandError, match="--intel: --param level=3 sets the level too"):
@@ -99,7 +99,9 @@ def test_bad_options_give_clear_errors_before_asking_coingecko(
         ):
             call_command("run_paper_bot", "--account", account.name, "--runtime-minutes", minutes)
     for ticks in ("0", "-5", "1.5"):
-        with pytest.raises(CommandError, match=f"--max-ticks: must be a whole number .*'{ticks}'"):
+        with pytest.raises(
+            CommandError, match=f"--max-ticks: must be a whole number from 1, not '{ticks}'"
+        ):
             call_command("run_paper_bot", "--account", account.name, "--max-ticks", ticks)
     assert not account.sessions.exists()
     assert fake_coingecko.requests == []

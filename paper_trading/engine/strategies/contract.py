@@ -8,6 +8,9 @@ also computed over shorter series cut at a few bars, and every value before a cu
 same either way: a value that changes when later closes are added looks ahead. The same goes
 for `active_bars`. freqtrade needs a separate `lookahead-analysis` run for this; here every
 backtest and replay checks it before the first tick.
+
+`checked_decision` holds each `decide` to the same standard: an exception, or an answer the
+engine cannot act on, stops the run with a message naming the strategy, the token and the bar.
 """
 
 from __future__ import annotations

@@ -15,8 +15,11 @@ from paper_trading.backtesting.storage import StoreRecorder, save_run
 from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.events import EventSink, QuietTicks, TickResult
 from paper_trading.engine.metrics import PERIODS
-from paper_trading.engine.strategies.contract import StrategyContractError
-from paper_trading.management.arguments import add_backtest_arguments, backtest_config
+from paper_trading.management.arguments import (
+    add_backtest_arguments,
+    backtest_config,
+    strategy_errors,
+)
 from paper_trading.services.demo import DEMO_USERNAME
 
 
@@ -73,17 +76,17 @@ class Command(BaseCommand):
         run_id = uuid.uuid4()
         recorder = StoreRecorder() if options["save"] else None
         sinks: list[EventSink] = [recorder] if recorder else []
-        with tqdm(
-            total=prepared.ticks,
-            unit="bar",
-            disable=options["no_progress"],
-            file=sys.stderr,
-            mininterval=0.5,
-        ) as bar:
-            try:
-                result = prepared.run(sinks=[*sinks, _ProgressBar(bar)], namespace=run_id)
-            except StrategyContractError as exc:  # decide() raised or answered nonsense
-                raise CommandError(f"--strategy: {exc}") from exc
+        with (
+            tqdm(
+                total=prepared.ticks,
+                unit="bar",
+                disable=options["no_progress"],
+                file=sys.stderr,
+                mininterval=0.5,
+            ) as bar,
+            strategy_errors(),
+        ):
+            result = prepared.run(sinks=[*sinks, _ProgressBar(bar)], namespace=run_id)
         document = result_document(prepared, result, options["breakdown"])
         self.stdout.write(summary_text(document))
         if output is not None:

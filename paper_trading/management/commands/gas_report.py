@@ -12,7 +12,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from paper_trading.engine.backtest import OptionError, prepare
 from paper_trading.engine.dex.gas import GasModel
 from paper_trading.engine.dex.simulator import DexSimulator
-from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.tx.comparison import (
     BASELINE,
     StrategyFigures,
@@ -21,7 +20,11 @@ from paper_trading.engine.tx.comparison import (
 )
 from paper_trading.engine.tx.fee_path import ModelledFeePath
 from paper_trading.engine.tx.gas_strategies import WAIT_DEADLINE_BLOCKS, WAIT_DISCOUNT_PERCENT
-from paper_trading.management.arguments import add_backtest_arguments, backtest_config
+from paper_trading.management.arguments import (
+    add_backtest_arguments,
+    backtest_config,
+    strategy_errors,
+)
 from paper_trading.management.tables import text_table
 
 #: The transaction manager's gas savings over legacy pricing, as the design notes claim them.
@@ -52,10 +55,8 @@ class Command(BaseCommand):
         output = Path(options["output"]) if options["output"] else None
         if output is not None and not output.parent.is_dir():  # before the runs, not after
             raise CommandError(f"--output: {output.parent} is not a folder")
-        try:
+        with strategy_errors():
             result = prepared.run()
-        except StrategyContractError as exc:  # decide() raised or answered nonsense
-            raise CommandError(f"--strategy: {exc}") from exc
         swaps = swaps_from_backtest(prepared, result)
         if not swaps:
             raise CommandError(

@@ -21,8 +21,11 @@ from paper_trading.engine.optimize import (
     SearchSettings,
     search,
 )
-from paper_trading.engine.strategies.contract import StrategyContractError
-from paper_trading.management.arguments import add_backtest_arguments, backtest_config
+from paper_trading.management.arguments import (
+    add_backtest_arguments,
+    backtest_config,
+    strategy_errors,
+)
 from paper_trading.management.tables import text_table
 
 
@@ -95,11 +98,10 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             try:
-                report = search(config, settings, progress)
+                with strategy_errors():
+                    report = search(config, settings, progress)
             except OptionError as exc:
                 raise CommandError(str(exc)) from None
-            except StrategyContractError as exc:  # decide() raised or answered nonsense
-                raise CommandError(f"--strategy: {exc}") from exc
             bar.total = bar.n  # repeats were free: the plan was an upper bound
         self.stdout.write(render(report))
         if options["output"]:

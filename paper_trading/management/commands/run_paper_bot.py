@@ -28,7 +28,12 @@ from paper_trading.engine.schedule import MAX_SPEED, MIN_SPEED, SPEED_RANGE_TEXT
 from paper_trading.engine.strategies.catalog import parse_params
 from paper_trading.engine.strategies.contract import StrategyContractError
 from paper_trading.engine.strategies.intel_slider import IntelSliderEngine
-from paper_trading.management.arguments import intel_level, refuse_two_levels, utc_datetime
+from paper_trading.management.arguments import (
+    intel_level,
+    refuse_two_levels,
+    utc_datetime,
+    whole_number,
+)
 from paper_trading.models import PaperTradingAccount, PaperTradingSession
 from paper_trading.services.bot import (
     BotAlreadyRunningError,
@@ -69,17 +74,6 @@ def positive_minutes(value: str) -> float:
     if not (math.isfinite(minutes) and minutes > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of minutes, not {value!r}")
     return minutes
-
-
-def positive_ticks(value: str) -> int:
-    """--max-ticks: a whole number of ticks, at least one."""
-    try:
-        ticks = int(value)
-    except ValueError:
-        ticks = 0
-    if ticks < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of ticks from 1, not {value!r}")
-    return ticks
 
 
 class Command(BaseCommand):
@@ -140,7 +134,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--session-name", default="")
         parser.add_argument("--runtime-minutes", type=positive_minutes, default=None)
-        parser.add_argument("--max-ticks", type=positive_ticks, default=None)
+        parser.add_argument("--max-ticks", type=whole_number(1), default=None)
         parser.add_argument("--seed", type=int, default=0, help="simulator randomness seed")
         parser.add_argument(
             "--background",
